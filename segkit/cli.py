@@ -1,0 +1,214 @@
+"""The `segkit` command: parse options, call one library function, print the result."""
+
+from __future__ import annotations
+
+import json
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from segkit.errors import SegkitError
+
+
+def _friendly_errors(command):
+    """Turn expected failures into a message and an exit code, never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except SegkitError as error:
+            click.echo(f"Error: {error}", err=True)
+            raise SystemExit(error.exit_code) from None
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="segkit")
+def cli():
+    """SQL-centric customer segmentation: dbt builds features in DuckDB, segkit clusters them.
+
+    Typical use, from the repository root:
+
+        dbt build && segkit cluster
+    """
+
+
+@cli.command("demo-data")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("data/demo/online_retail_demo.csv.gz"),
+              show_default=True, help="Transaction file to write (gzipped when it ends in .gz). Example: --out /tmp/retail.csv.gz")
+@click.option("--customers", type=click.IntRange(min=10), default=4000, show_default=True,
+              help="Number of customers to simulate. Example: --customers 100000")
+@click.option("--seed", type=int, default=42, show_default=True, help="Random seed; the same seed gives the same file. Example: --seed 7")
+@_friendly_errors
+def demo_data(out: Path, customers: int, seed: int):
+    """Generate Online-Retail-II-shaped demo transactions with planted customer behaviours and realistic defects.
+
+    Also writes the planted behaviour of every customer to <name>_truth.csv beside the file.
+
+    Example: segkit demo-data --customers 20000 --seed 1 --out /tmp/retail.csv.gz
+    """
+    from segkit.demo_data import generate_demo_data
+
+    summary = generate_demo_data(out, customers=customers, seed=seed)
+    click.echo(f"Wrote {summary.lines:,} lines for {summary.customers:,} customers to {summary.path}")
+    click.echo(f"Planted behaviours: {summary.truth_path}")
+    for kind, count in summary.defect_counts.items():
+        click.echo(f"  {kind}: {count:,} lines")
+
+
+@cli.command()
+@click.option("--vars", "dbt_vars", default=None,
+              help="dbt vars as YAML/JSON, passed to dbt build. Example: --vars '{analysis_date: 2011-06-01}'")
+@_friendly_errors
+def build(dbt_vars: str | None):
+    """Run `dbt build` on the project against the configured DuckDB file.
+
+    The same as running `dbt build` from the repository root; useful from scripts.
+
+    Example: segkit build --vars '{transactions_path: data/orders.parquet}'
+    """
+    import yaml
+
+    from segkit.dbt_runner import run_dbt
+    from segkit.warehouse import database_path, project_root
+
+    root = project_root()
+    run_dbt(root, database_path(root), dbt_vars=yaml.safe_load(dbt_vars) if dbt_vars else None, echo=True)
+
+
+
+def _cluster_options(command):
+    options = [
+        click.option("--k", type=click.IntRange(min=2), default=None,
+                     help="Force the number of segments instead of choosing it from the metrics. Example: --k 5"),
+        click.option("--k-min", type=click.IntRange(min=2), default=None,
+                     help="Smallest k to try (default 2). Example: --k-min 3"),
+        click.option("--k-max", type=click.IntRange(min=2), default=None,
+                     help="Largest k to try (default 10). Example: --k-max 8"),
+        click.option("--algorithm", type=click.Choice(["kmeans", "gmm", "agglomerative"]), default=None,
+                     help="Clustering algorithm (default kmeans). Example: --algorithm gmm"),
+        click.option("--features", default=None,
+                     help="Comma-separated customer_rfm columns to cluster on. "
+                          "Example: --features recency_days,frequency,monetary_total"),
+        click.option("--seed", type=int, default=None, help="Random seed for every random step (default 42). Example: --seed 7"),
+        click.option("--fit-sample-size", type=click.IntRange(min=100), default=None,
+                     help="Fit on a seeded sample of at most this many customers, then assign all "
+                          "(default 200000). Example: --fit-sample-size 50000"),
+        click.option("--report/--no-report", "write_report", default=None,
+                     help="Write the HTML report after clustering (default: write it). Example: --no-report"),
+        click.option("--report-path", type=click.Path(path_type=Path), default=None,
+                     help="Where to write the HTML report (default reports/segment_report.html). "
+                          "Example: --report-path /tmp/segments.html"),
+        click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON. Example: --json"),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _run_cluster(as_json: bool, **overrides) -> None:
+    from segkit.clustering import run_clustering
+    from segkit.config import load_settings
+
+    settings = load_settings(**overrides)
+    progress = None if as_json else (lambda message: click.echo(f"... {message}", err=True))
+    run = run_clustering(settings, progress=progress)
+    report_path = None
+    if settings.write_report:
+        from segkit.report import write_report
+
+        report_path = write_report(settings, run.run_id)
+    if as_json:
+        summary = run.to_json_dict()
+        summary["report_path"] = str(report_path) if report_path else None
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    click.echo(_summary_text(run, settings, report_path))
+
+
+def _summary_text(run, settings, report_path) -> str:
+    lines = [
+        f"Run {run.run_id}: {run.n_customers:,} customers in {run.chosen_k} segments ({run.algorithm}).",
+        f"Why k={run.chosen_k}: {run.k_reason}",
+        "",
+        f"{'id':>3}  {'segment':<28} {'customers':>10} {'share':>7} {'revenue':>8}",
+    ]
+    for segment in run.segments:
+        lines.append(f"{segment.segment_id:>3}  {segment.name:<28} {segment.customers:>10,} "
+                     f"{segment.customer_share:>7.1%} {segment.revenue_share:>8.1%}")
+    lines.append("")
+    lines.append(f"{'k':>3} {'silhouette':>11} {'davies-bouldin':>15} {'calinski-harabasz':>18} {'stability':>10}")
+    for row in run.k_selection:
+        mark = "*" if row.k == run.chosen_k else " "
+        lines.append(f"{row.k:>2}{mark} {row.silhouette:>11.3f} {row.davies_bouldin:>15.3f} "
+                     f"{row.calinski_harabasz:>18,.0f} {row.stability_ari:>10.3f}")
+    for warning in run.warnings:
+        lines.append(f"Warning: {warning}")
+    lines.append("")
+    lines.append(f"Tables: customer_segments, segment_profiles, segment_centroids, k_selection, cluster_runs "
+                 f"in {settings.db_path}")
+    if report_path:
+        lines.append(f"Report: {report_path}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@_cluster_options
+@_friendly_errors
+def cluster(as_json, features, **options):
+    """Cluster the customers of customer_rfm and write the segments back to DuckDB.
+
+    Reads the feature mart that `dbt build` made, chooses k from the evidence (elbow, silhouette,
+    Davies-Bouldin, Calinski-Harabasz, stability), fits, assigns every customer in SQL, writes the
+    tables in one transaction and renders the report.
+
+    Exit codes: 0 done; 1 a problem with the data or settings (the message says what to do);
+    2 invalid options; 3 the database is locked by another process.
+
+    Example: segkit cluster --k-max 8 --json
+    """
+    _run_cluster(as_json, features=features, **options)
+
+
+@cli.command()
+@click.option("--run-id", default=None, help="Run to report on (default: the latest). Example: --run-id 20261123T081500Z-3f2a9c1b")
+@click.option("--report-path", type=click.Path(path_type=Path), default=None,
+              help="Where to write the HTML (default reports/segment_report.html). Example: --report-path /tmp/r.html")
+@click.option("--min-segment-size", type=click.IntRange(min=1), default=None,
+              help="Suppress the figures of segments smaller than this (default 10). Example: --min-segment-size 50")
+@_friendly_errors
+def report(run_id, report_path, min_segment_size):
+    """Re-render the HTML segment report from the stored tables, without refitting.
+
+    Example: segkit report --report-path /tmp/segments.html
+    """
+    from segkit.config import load_settings
+    from segkit.report import write_report
+
+    settings = load_settings(report_path=report_path, min_segment_size=min_segment_size)
+    click.echo(f"Report: {write_report(settings, run_id)}")
+
+
+@cli.command()
+@_cluster_options
+@_friendly_errors
+def demo(as_json, features, **options):
+    """Run the whole job on the embedded demo data: dbt build, then cluster and report.
+
+    Example: segkit demo --k 6
+    """
+    from segkit.dbt_runner import run_dbt
+    from segkit.warehouse import database_path, project_root
+
+    root = project_root()
+    click.echo("... dbt build on the embedded demo data", err=True)
+    result = run_dbt(root, database_path(root))
+    click.echo(result.output.strip().splitlines()[-1] if result.output.strip() else "dbt build done", err=True)
+    _run_cluster(as_json, features=features, **options)
+
+
+if __name__ == "__main__":
+    cli()

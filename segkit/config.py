@@ -1,0 +1,109 @@
+"""One settings object and one loader: flag, then SEGKIT_* environment variable, then segkit.toml, then default."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from segkit.errors import SegkitError
+from segkit.warehouse import database_path, project_root
+
+CONFIG_FILE = "segkit.toml"
+ALGORITHMS = ("kmeans", "gmm", "agglomerative")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a segkit run depends on; stored with each run so it can be reproduced."""
+
+    db_path: Path
+    project_dir: Path
+    features: tuple[str, ...] = ("recency_days", "frequency", "monetary_total")
+    algorithm: str = "kmeans"
+    k: int | None = None
+    k_min: int = 2
+    k_max: int = 10
+    seed: int = 42
+    fit_sample_size: int = 200_000
+    silhouette_sample_size: int = 10_000
+    stability_resamples: int = 5
+    winsor_quantiles: tuple[float, float] = (0.001, 0.999)
+    report_path: Path | None = None
+    write_report: bool = True
+    min_segment_size: int = 10
+    segment_names: dict[int, str] = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The settings as plain JSON values, for the run history."""
+        return {
+            key: (str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) else value)
+            for key, value in dataclasses.asdict(self).items()
+        }
+
+
+_CASTS = {
+    "features": lambda v: tuple(f.strip() for f in v.split(",") if f.strip()) if isinstance(v, str) else tuple(v),
+    "winsor_quantiles": lambda v: tuple(float(q) for q in (v.split(",") if isinstance(v, str) else v)),
+    "segment_names": lambda v: {int(key): str(name) for key, name in dict(v).items()},
+    "write_report": lambda v: v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes"),
+    "report_path": lambda v: Path(v),
+    "db_path": lambda v: Path(v),
+    "project_dir": lambda v: Path(v),
+}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings; keyword arguments left as None fall through to environment, file and defaults."""
+    root = Path(overrides.pop("project_dir", None) or project_root())
+    from_file = _read_config_file(root / CONFIG_FILE)
+    names = {f.name for f in dataclasses.fields(Settings)} - {"project_dir"}
+    unknown = set(from_file) - names
+    if unknown:
+        raise SegkitError(f"{root / CONFIG_FILE} has unknown settings: {', '.join(sorted(unknown))}. "
+                          f"Known settings: {', '.join(sorted(names))}.")
+    values: dict[str, Any] = {}
+    for name in names:
+        env_value = os.environ.get(f"SEGKIT_{name.upper()}")
+        for candidate in (overrides.get(name), env_value, from_file.get(name)):
+            if candidate is not None:
+                values[name] = _cast(name, candidate)
+                break
+    values.setdefault("db_path", database_path(root))
+    settings = Settings(project_dir=root, **values)
+    _validate(settings)
+    return settings
+
+
+def _cast(name: str, value: Any) -> Any:
+    if name in _CASTS:
+        return _CASTS[name](value)
+    default = next(f for f in dataclasses.fields(Settings) if f.name == name).default
+    target = int if name == "k" else type(default)
+    try:
+        return target(value)
+    except (TypeError, ValueError):
+        raise SegkitError(f"The setting {name}={value!r} is not a valid {target.__name__}.") from None
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text()).get("segkit", {})
+    except tomllib.TOMLDecodeError as error:
+        raise SegkitError(f"{path} is not valid TOML ({error}). Fix the file and run again.") from None
+
+
+def _validate(settings: Settings) -> None:
+    if settings.algorithm not in ALGORITHMS:
+        raise SegkitError(f"Unknown algorithm {settings.algorithm!r}; choose one of {', '.join(ALGORITHMS)}.")
+    if not 2 <= settings.k_min <= settings.k_max:
+        raise SegkitError(f"The k range {settings.k_min}..{settings.k_max} is invalid; it needs 2 <= k_min <= k_max.")
+    if settings.k is not None and settings.k < 2:
+        raise SegkitError(f"--k {settings.k} is invalid; a segmentation needs at least 2 segments.")
+    if not settings.features:
+        raise SegkitError("No features are configured; set at least one, e.g. recency_days,frequency,monetary_total.")

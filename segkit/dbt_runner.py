@@ -1,0 +1,75 @@
+"""Run the dbt project in a child process, so its DuckDB connection is closed when it returns."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    """What a dbt invocation did: its command, exit code and output."""
+
+    command: list[str]
+    returncode: int
+    output: str
+
+
+def dbt_executable() -> str:
+    """The dbt installed beside this Python, else the one on PATH."""
+    beside = Path(sys.executable).parent / "dbt"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("dbt")
+    if found is None:
+        raise SegkitError("dbt is not installed. Install segkit with its dependencies: `pip install -e .`.")
+    return found
+
+
+def run_dbt(
+    project_dir: Path,
+    db_path: Path,
+    args: tuple[str, ...] = ("build",),
+    dbt_vars: dict[str, Any] | None = None,
+    echo: bool = False,
+) -> DbtResult:
+    """Run `dbt <args>` from the project root against db_path; raise SegkitError when it fails."""
+    command = [dbt_executable(), *args]
+    if dbt_vars:
+        command += ["--vars", json.dumps(dbt_vars)]
+    env = {**os.environ, "SEGKIT_DB": str(db_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
+    process = subprocess.Popen(
+        command, cwd=project_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if echo:
+            sys.stdout.write(line)
+    returncode = process.wait()
+    output = "".join(lines)
+    if returncode != 0:
+        _raise_for_failure(output, db_path, command)
+    return DbtResult(command=command, returncode=returncode, output=output)
+
+
+def _raise_for_failure(output: str, db_path: Path, command: list[str]) -> None:
+    if "Could not set lock" in output or "Conflicting lock" in output:
+        raise SegkitError(
+            f"dbt could not open {db_path}: another process holds it (DuckDB allows one process per file). "
+            "Close other sessions on it (a `duckdb` shell, a notebook, a running `segkit` command) and run again.",
+            exit_code=EXIT_DATABASE_LOCKED,
+        )
+    tail = "\n".join(line for line in output.splitlines()[-25:] if line.strip())
+    raise SegkitError(
+        f"`{' '.join(command[1:])}` failed. The end of dbt's output:\n{tail}\n"
+        "Fix what it names (often the input path or the column mapping in the dbt vars) and run again."
+    )
