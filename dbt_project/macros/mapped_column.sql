@@ -1,0 +1,13 @@
+{#- The trimmed text of a mapped input column, or a typed null when the mapping leaves it out. -#}
+{% macro mapped_column(name) -%}
+    {%- set source_column = var('columns').get(name) -%}
+    {%- if source_column -%}
+        nullif(trim(cast({{ adapter.quote(source_column) }} as {{ dbt.type_string() }})), '')
+    {%- else -%}
+        cast(null as {{ dbt.type_string() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro is_mapped(name) -%}
+    {{- 'true' if var('columns').get(name) else 'false' -}}
+{%- endmacro %}

@@ -1,0 +1,67 @@
+{#- Every input line with the first data-quality check it fails, in the order of seed rejection_reasons.
+    Checks that need the analysis date come later, in int_transaction_lines_classified. -#}
+{%- set non_product_codes = var('non_product_codes') | map('upper') | list -%}
+{%- set cancellation_prefix = var('cancellation_prefix') -%}
+{%- set extraction_date = var('extraction_date') -%}
+
+with transactions as (
+    select * from {{ ref('stg_transactions') }}
+),
+
+lines_with_duplicate_rank as (
+    select
+        *,
+        row_number() over (
+            partition by line_fingerprint order by transaction_line_id
+        ) as copy_number
+    from transactions
+),
+
+lines_with_flags as (
+    select
+        *,
+        (
+            {%- if cancellation_prefix %}
+            starts_with(coalesce(order_id, ''), '{{ cancellation_prefix }}') or
+            {%- endif %}
+            coalesce(quantity, line_amount) < 0
+        ) as is_return,
+        (
+            order_date is null
+            or (quantity_raw is not null and quantity is null)
+            or (unit_price_raw is not null and unit_price is null)
+            or (line_amount_raw is not null and line_amount_given is null)
+            or line_amount is null
+        ) as is_unparseable
+    from lines_with_duplicate_rank
+),
+
+lines_checked as (
+    select
+        transaction_line_id,
+        customer_id,
+        -- Without an order id, an order is one customer on one date.
+        coalesce(order_id, customer_id || '|' || cast(order_date as {{ dbt.type_string() }})) as order_key,
+        product_id,
+        product_category,
+        order_date,
+        quantity,
+        unit_price,
+        line_amount,
+        is_return,
+        case
+            when is_unparseable then 'unparseable'
+            when customer_id is null then 'missing_customer_id'
+            when copy_number > 1 then 'duplicate'
+            when product_id in (
+                {%- for code in non_product_codes %}'{{ code }}'{{ ', ' if not loop.last }}{% endfor -%}
+            ) then 'non_product_code'
+            when coalesce(unit_price, abs(line_amount)) <= 0 then 'zero_or_negative_price'
+            when abs(quantity) >= {{ var('extreme_quantity') }} then 'extreme_quantity'
+            when order_date > {{ "cast('" ~ extraction_date ~ "' as date)" if extraction_date else 'current_date' }}
+                then 'future_date'
+        end as rejection_reason
+    from lines_with_flags
+)
+
+select * from lines_checked

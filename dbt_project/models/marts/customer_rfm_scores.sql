@@ -1,0 +1,57 @@
+{#- Classic RFM: 1-5 quantile scores (5 is best) and the named segment from seed rfm_segment_rules.
+    fm_score is the mean of the F and M scores; the first rule by priority that matches wins. -#}
+with customers as (
+    select * from {{ ref('customer_rfm') }}
+),
+
+rules as (
+    select * from {{ ref('rfm_segment_rules') }}
+),
+
+customers_scored as (
+    select
+        customer_id,
+        {{ quantile_score('recency_days', descending=true) }} as r_score,
+        {{ quantile_score('frequency') }} as f_score,
+        {{ quantile_score('monetary_total') }} as m_score
+    from customers
+),
+
+customers_with_fm as (
+    select
+        *,
+        (f_score + m_score) / 2.0 as fm_score
+    from customers_scored
+),
+
+customers_matched as (
+    select
+        customers_with_fm.customer_id,
+        rules.rfm_segment,
+        row_number() over (
+            partition by customers_with_fm.customer_id order by rules.priority
+        ) as match_order
+    from customers_with_fm
+    inner join rules
+        on customers_with_fm.r_score between rules.r_score_min and rules.r_score_max
+        and customers_with_fm.fm_score between rules.fm_score_min and rules.fm_score_max
+),
+
+customers_segmented as (
+    select
+        customers_with_fm.customer_id,
+        cast(customers_with_fm.r_score as {{ dbt.type_string() }})
+            || cast(customers_with_fm.f_score as {{ dbt.type_string() }})
+            || cast(customers_with_fm.m_score as {{ dbt.type_string() }}) as rfm_score,
+        customers_matched.rfm_segment,
+        customers_with_fm.r_score,
+        customers_with_fm.f_score,
+        customers_with_fm.m_score,
+        customers_with_fm.fm_score
+    from customers_with_fm
+    left join customers_matched
+        on customers_with_fm.customer_id = customers_matched.customer_id
+        and customers_matched.match_order = 1
+)
+
+select * from customers_segmented
