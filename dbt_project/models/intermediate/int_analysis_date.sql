@@ -1,12 +1,14 @@
-{#- The one date every feature is measured against. Never the wall clock, so reruns reproduce. -#}
+{#- The one date every feature is measured at. Never the wall clock, so reruns reproduce. -#}
 {%- set analysis_date = var('analysis_date') -%}
 
 with lines as (
     select * from {{ ref('int_transaction_lines_checked') }}
 ),
 
-valid_lines as (
-    select order_date from lines where rejection_reason is null
+last_valid_line as (
+    select max(order_date) as last_order_date
+    from lines
+    where rejection_reason is null
 ),
 
 analysis_date as (
@@ -15,10 +17,10 @@ analysis_date as (
         cast('{{ analysis_date }}' as date) as analysis_date,
         false as is_default
         {%- else %}
-        cast({{ dbt.dateadd('day', 1, 'max(order_date)') }} as date) as analysis_date,
+        cast({{ dbt.dateadd('day', 1, 'last_order_date') }} as date) as analysis_date,
         true as is_default
         {%- endif %}
-    from valid_lines
+    from last_valid_line
 )
 
 select * from analysis_date
