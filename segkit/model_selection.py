@@ -1,0 +1,221 @@
+"""Choosing the number of segments k: a metric scan, an elbow finder, a stability check and a decision rule.
+
+For every k in k_min..k_max the scan clusters the (scaled) fit sample and scores the segmentation that
+is actually delivered, i.e. each point assigned to its nearest centroid:
+
+- inertia: the sum of squared distances to the nearest centroid; its elbow is found by `find_knee`.
+- silhouette (higher is better), on a seeded sample of ``silhouette_sample_size`` points.
+- Davies-Bouldin (lower is better) and Calinski-Harabasz (higher is better), on the whole fit sample.
+- stability: the mean adjusted Rand index between the full fit and fits on ``stability_resamples`` seeded
+  subsamples (80% of the fit sample, at most STABILITY_SAMPLE_CAP points, each with its own seed), all
+  compared on the whole fit sample. 1 means every resample finds the same segments.
+
+Decision rule (`choose_k`):
+
+1. Only stable ks compete: stability ARI >= STABLE_ARI. If no k is stable, all compete and a warning says so.
+2. Four criteria each vote for one k among them: the elbow (only when it is clear, see `find_knee`),
+   the best silhouette, the lowest Davies-Bouldin and the highest Calinski-Harabasz.
+3. The k with most votes wins; ties go to the higher silhouette, then the smaller k.
+4. Unless every voting criterion agrees, the reason and the run warnings say the metrics disagree and
+   what each one preferred; a missing or unclear elbow is also reported rather than guessed.
+
+A forced k (Settings.k) skips the vote; its metrics are still computed and reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+from sklearn import config_context
+from sklearn.metrics import (
+    adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score, silhouette_score,
+)
+
+STABLE_ARI = 0.8
+STABILITY_SUBSAMPLE = 0.8
+STABILITY_SAMPLE_CAP = 20_000  # keeps 5 resamples x 9 ks of k-means to seconds; ARI is still measured on all of X
+SILHOUETTE_WORKING_MEMORY_MB = 128  # sklearn's default 1 GB of distance chunks was most of a run's peak memory
+KNEE_MIN_DISTANCE = 0.1   # in normalised units: below this the inertia curve is close to a straight line
+KNEE_MARGIN = 0.1         # the elbow must beat every other k's distance by 10% of its own to count as clear
+
+# fit(X, ks, seed) -> {k: centroids of shape (k, n_features)}; see segkit.clustering.fit_centroids.
+FitFunction = Callable[[np.ndarray, Sequence[int], int], dict[int, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class KScore:
+    """One row of table k_selection (without run_id)."""
+
+    k: int
+    inertia: float
+    silhouette: float
+    davies_bouldin: float
+    calinski_harabasz: float
+    stability_ari: float
+    is_knee: bool = False
+    is_chosen: bool = False
+
+
+@dataclass(frozen=True)
+class KChoice:
+    k: int
+    reason: str
+    warnings: tuple[str, ...]
+    scores: tuple[KScore, ...]
+    centroids: np.ndarray  # of the chosen k, fitted on the whole fit sample
+    knee_k: int | None
+    knee_is_clear: bool
+
+
+def nearest_centroid(X: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest centroid per row (ties to the lowest index) and the squared distance to it."""
+    squared = ((X[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
+    labels = squared.argmin(axis=1)
+    return labels, squared[np.arange(len(X)), labels]
+
+
+def find_knee(ks: Sequence[int], inertia: Sequence[float]) -> tuple[int | None, bool]:
+    """The elbow of a decreasing inertia curve (Kneedle-style) and whether it is clear.
+
+    Both axes are scaled to 0..1 and the elbow is the k farthest below the chord joining the first and
+    last points. Below KNEE_MIN_DISTANCE there is no elbow (None). It is clear when it beats every other
+    k by KNEE_MARGIN of itself; a smooth curve such as 1/k has two equally good candidates and is not clear.
+    """
+    ks, inertia = np.asarray(ks, dtype=float), np.asarray(inertia, dtype=float)
+    spread = inertia.max() - inertia.min()
+    if len(ks) < 3 or spread <= 0 or not np.isfinite(spread):
+        return None, False
+    x = (ks - ks[0]) / (ks[-1] - ks[0])
+    y = (inertia - inertia.min()) / spread
+    below_chord = y[0] + (y[-1] - y[0]) * x - y
+    best = int(below_chord.argmax())
+    if below_chord[best] < KNEE_MIN_DISTANCE:
+        return None, False
+    clear = np.delete(below_chord, best).max() <= (1 - KNEE_MARGIN) * below_chord[best]
+    return int(ks[best]), bool(clear)
+
+
+def scan_k(X: np.ndarray, ks: Sequence[int], fit: FitFunction, seed: int, silhouette_sample_size: int,
+           stability_resamples: int) -> tuple[list[KScore], dict[int, np.ndarray]]:
+    """Metrics for each k, and the centroids fitted on all of X for each k."""
+    centroids = fit(X, ks, seed)
+    labels = {k: nearest_centroid(X, centroids[k])[0] for k in ks}
+    stability = _stability(X, ks, fit, seed, labels, stability_resamples)
+    scores = []
+    for k in ks:
+        _, squared = nearest_centroid(X, centroids[k])
+        scores.append(KScore(k, float(squared.sum()), *_quality(X, labels[k], seed, silhouette_sample_size),
+                             stability[k]))
+    return scores, centroids
+
+
+def _quality(X: np.ndarray, labels: np.ndarray, seed: int, silhouette_sample_size: int) -> tuple[float, ...]:
+    if len(np.unique(labels)) < 2:
+        return (float("nan"),) * 3
+    sample_size = silhouette_sample_size if len(X) > silhouette_sample_size else None
+    with config_context(working_memory=SILHOUETTE_WORKING_MEMORY_MB):
+        silhouette = silhouette_score(X, labels, sample_size=sample_size, random_state=seed)
+    return (float(silhouette),
+            float(davies_bouldin_score(X, labels)), float(calinski_harabasz_score(X, labels)))
+
+
+def _stability(X: np.ndarray, ks: Sequence[int], fit: FitFunction, seed: int, labels: dict[int, np.ndarray],
+               resamples: int) -> dict[int, float]:
+    if resamples < 1:
+        return {k: float("nan") for k in ks}
+    size = min(int(len(X) * STABILITY_SUBSAMPLE), STABILITY_SAMPLE_CAP)
+    scores: dict[int, list[float]] = {k: [] for k in ks}
+    for resample in range(resamples):
+        rows = np.sort(np.random.default_rng([seed, resample]).choice(len(X), size=size, replace=False))
+        refit = fit(X[rows], ks, seed + 1 + resample)
+        for k in ks:
+            scores[k].append(adjusted_rand_score(labels[k], nearest_centroid(X, refit[k])[0]))
+    return {k: float(np.mean(values)) for k, values in scores.items()}
+
+
+def choose_k(scores: Sequence[KScore], centroids: dict[int, np.ndarray], forced_k: int | None = None) -> KChoice:
+    """Apply the decision rule in the module docstring; mark the knee and the chosen k in the scores."""
+    by_k = {score.k: score for score in scores}
+    knee_k, knee_clear = find_knee(list(by_k), [score.inertia for score in scores])
+    warnings: list[str] = []
+    if forced_k is not None:
+        chosen, reason = forced_k, f"k={forced_k} was forced by the k setting ({_describe(by_k[forced_k])})."
+        warnings += _stability_warnings([by_k[forced_k]])
+    else:
+        chosen, reason, vote_warnings = _vote(by_k, knee_k, knee_clear)
+        warnings += vote_warnings
+    marked = tuple(
+        KScore(**{**score.__dict__, "is_knee": score.k == knee_k and knee_clear, "is_chosen": score.k == chosen})
+        for score in scores
+    )
+    return KChoice(chosen, reason, tuple(warnings), marked, centroids[chosen], knee_k, knee_clear)
+
+
+def _vote(by_k: dict[int, KScore], knee_k: int | None, knee_clear: bool) -> tuple[int, str, list[str]]:
+    warnings = []
+    ks = list(by_k)
+    stable = [k for k in ks if by_k[k].stability_ari >= STABLE_ARI]
+    if not np.isnan([by_k[k].stability_ari for k in ks]).all() and not stable:
+        warnings.append(f"No k in {ks[0]}..{ks[-1]} is stable (resample ARI below {STABLE_ARI} for all); "
+                        "segments may change noticeably between runs or with new data.")
+    candidates = stable or ks
+    preferences = {
+        "the silhouette": _best(candidates, by_k, "silhouette", max),
+        "Davies-Bouldin": _best(candidates, by_k, "davies_bouldin", min),
+        "Calinski-Harabasz": _best(candidates, by_k, "calinski_harabasz", max),
+    }
+    if len(ks) < 3:
+        elbow_note = None
+    elif knee_k is None:
+        elbow_note = f"inertia shows no elbow over k {ks[0]}..{ks[-1]}"
+    elif not knee_clear:
+        elbow_note = f"inertia has no clear elbow over k {ks[0]}..{ks[-1]} (weak bend near k={knee_k})"
+    elif knee_k not in candidates:
+        elbow_note = f"the elbow at k={knee_k} is not stable between resamples, so it does not vote"
+    else:
+        elbow_note = None
+        preferences = {"the elbow of inertia": knee_k, **preferences}
+    if elbow_note:
+        warnings.append(f"{elbow_note[0].upper()}{elbow_note[1:]}.")
+    voters = {name: k for name, k in preferences.items() if k is not None}
+    counts = {k: sum(1 for vote in voters.values() if vote == k) for k in candidates}
+    chosen = max(candidates, key=lambda k: (counts[k], _or(by_k[k].silhouette, -np.inf), -k))
+    agreeing = [name for name, k in voters.items() if k == chosen]
+    others = [f"{name} prefers k={k}" for name, k in voters.items() if k != chosen]
+    if others:
+        summary = (f"k={chosen} won {len(agreeing)} of {len(voters)} votes ({', '.join(agreeing) or 'none'}); "
+                   f"{', '.join(others)}. The metrics disagree, so this k is a judgement call: compare the "
+                   "k_selection table or force k with the k setting.")
+        warnings.append(f"The k metrics disagree: {', '.join(others)}; k={chosen} was chosen by "
+                        f"{len(agreeing)} of {len(voters)} votes.")
+    else:
+        summary = f"k={chosen}: {_join(agreeing)} all point to it."
+    notes = [summary, f"Metrics at k={chosen}: {_describe(by_k[chosen])}."]
+    if elbow_note:
+        notes.append(f"Note: {elbow_note}.")
+    return chosen, " ".join(notes), warnings
+
+
+def _stability_warnings(scores: Sequence[KScore]) -> list[str]:
+    return [f"k={score.k} is not stable between resamples (mean ARI {score.stability_ari:.2f} < {STABLE_ARI}); "
+            "segments may change noticeably between runs." for score in scores if score.stability_ari < STABLE_ARI]
+
+
+def _best(ks: Sequence[int], by_k: dict[int, KScore], metric: str, pick) -> int | None:
+    valid = [k for k in ks if np.isfinite(getattr(by_k[k], metric))]
+    return pick(valid, key=lambda k: getattr(by_k[k], metric)) if valid else None
+
+
+def _or(value: float, default: float) -> float:
+    return value if np.isfinite(value) else default
+
+
+def _describe(score: KScore) -> str:
+    return (f"silhouette {score.silhouette:.3f}, Davies-Bouldin {score.davies_bouldin:.3f}, "
+            f"Calinski-Harabasz {score.calinski_harabasz:,.0f}, resample ARI {score.stability_ari:.3f}")
+
+
+def _join(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

@@ -1,0 +1,85 @@
+"""The k scan, the elbow finder and the decision rule."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pytest
+
+from segkit.clustering import fit_centroids
+from segkit.model_selection import KScore, choose_k, find_knee, nearest_centroid, scan_k
+
+
+def blobs(k: int = 4, per_blob: int = 200, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0, 0], [8, 0], [0, 8], [8, 8], [4, 16]][:k], dtype=float)
+    return np.vstack([centre + rng.normal(0, 0.5, (per_blob, 2)) for centre in centres])
+
+
+def score(k, inertia, silhouette, davies_bouldin, calinski_harabasz, stability=1.0) -> KScore:
+    return KScore(k, inertia, silhouette, davies_bouldin, calinski_harabasz, stability)
+
+
+def dummy_centroids(ks):
+    return {k: np.zeros((k, 2)) for k in ks}
+
+
+def test_find_knee_finds_a_clear_elbow():
+    assert find_knee([2, 3, 4, 5, 6, 7, 8], [1000, 600, 100, 90, 80, 72, 65]) == (4, True)
+
+
+def test_find_knee_calls_a_smooth_one_over_k_curve_unclear():
+    ks = list(range(2, 11))
+    knee, clear = find_knee(ks, [1 / k for k in ks])
+    assert knee in (4, 5) and not clear
+
+
+def test_find_knee_finds_nothing_on_a_straight_line():
+    assert find_knee([2, 3, 4, 5], [40, 30, 20, 10]) == (None, False)
+
+
+def test_nearest_centroid_breaks_ties_by_lowest_index():
+    labels, squared = nearest_centroid(np.array([[1.0, 0.0]]), np.array([[2.0, 0.0], [0.0, 0.0]]))
+    assert labels.tolist() == [0] and squared.tolist() == [1.0]
+
+
+@pytest.mark.parametrize("algorithm", ["kmeans", "gmm", "agglomerative"])
+def test_scan_on_four_blobs_chooses_four_with_stable_fits(algorithm):
+    X = blobs()
+    scores, centroids = scan_k(X, range(2, 8), partial(fit_centroids, algorithm), seed=1,
+                               silhouette_sample_size=500, stability_resamples=3)
+    choice = choose_k(scores, centroids)
+    assert choice.k == 4
+    assert choice.warnings == ()
+    chosen = next(s for s in choice.scores if s.is_chosen)
+    assert chosen.k == 4 and chosen.is_knee and chosen.stability_ari > 0.99
+    assert choice.centroids.shape == (4, 2)
+
+
+def test_disagreeing_metrics_are_reported_in_reason_and_warnings():
+    scores = [score(2, 100, 0.60, 0.9, 500), score(3, 70, 0.50, 0.7, 700), score(4, 50, 0.40, 0.8, 900),
+              score(5, 35, 0.30, 1.0, 800)]
+    choice = choose_k(scores, dummy_centroids(range(2, 6)))
+    assert "disagree" in choice.reason
+    assert any("disagree" in warning for warning in choice.warnings)
+    assert "Calinski-Harabasz prefers k=4" in choice.reason
+
+
+def test_unstable_ks_do_not_compete():
+    scores = [score(2, 100, 0.6, 0.5, 900, stability=0.5), score(3, 60, 0.5, 0.6, 800, stability=0.95),
+              score(4, 40, 0.4, 0.7, 700, stability=0.9)]
+    assert choose_k(scores, dummy_centroids(range(2, 5))).k == 3
+
+
+def test_no_stable_k_is_warned_about():
+    scores = [score(k, 100 / k, 0.5, 0.5, 100, stability=0.3) for k in (2, 3, 4)]
+    warnings = choose_k(scores, dummy_centroids([2, 3, 4])).warnings
+    assert any("No k in 2..4 is stable" in warning for warning in warnings)
+
+
+def test_forced_k_wins_and_says_so():
+    scores = [score(6, 10, 0.2, 1.5, 100, stability=0.6)]
+    choice = choose_k(scores, dummy_centroids([6]), forced_k=6)
+    assert choice.k == 6 and "forced" in choice.reason
+    assert any("k=6 is not stable" in warning for warning in choice.warnings)
