@@ -1,0 +1,231 @@
+"""The HTML report: model from a real DuckDB file, every section and card, privacy, size and escaping."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from segkit.config import Settings
+from segkit.errors import SegkitError
+from segkit.clustering import run_clustering
+from segkit.report import build_report_model, render_report, write_report
+from segkit.warehouse import connect
+
+SECTION_IDS = ("summary", "segments", "sizes", "profiles", "customers-map", "choosing-k", "rfm-grid", "crosstab",
+               "data-quality", "migration", "methods")
+# (share of customers, median days since last order, orders range, mean log spend) of planted customer groups.
+GROUPS = (
+    (0.08, 12, (8, 40), 8.3),
+    (0.20, 35, (3, 9), 7.0),
+    (0.15, 210, (2, 6), 6.6),
+    (0.30, 25, (1, 1), 5.4),
+    (0.27, 320, (1, 2), 5.2),
+)
+
+
+def make_report_db(path: Path, n_customers: int = 3_000, seed: int = 7, first_id: int = 12_346,
+                   **settings: object) -> Path:
+    """A DuckDB file with the dbt tables the report reads, segmented by the real `run_clustering`.
+
+    settings: Settings fields for the clustering run (e.g. k=5 to skip the k scan on big files).
+    """
+    write_dbt_tables(path, n_customers, seed, first_id)
+    fast = {"k_max": 7, "stability_resamples": 2, "silhouette_sample_size": 2_000}  # keeps the k scan to seconds
+    run_clustering(settings_for(path, **{**fast, **settings}))
+    return path
+
+
+def write_dbt_tables(path: Path, n_customers: int, seed: int, first_id: int) -> None:
+    """customer_rfm (from planted customer groups), customer_rfm_scores and data_quality_summary, as dbt builds them."""
+    rng = np.random.default_rng(seed)
+    sizes = [int(share * n_customers) for share, *_ in GROUPS]
+    sizes[0] += n_customers - sum(sizes)
+    frames = []
+    for size, (_, recency, (f_low, f_high), spend) in zip(sizes, GROUPS):
+        frames.append(pd.DataFrame({
+            "recency_days": np.clip(rng.gamma(2.0, recency / 2.0, size), 1, 700).round().astype(int),
+            "frequency": rng.integers(f_low, f_high + 1, size),
+            "monetary_total": np.exp(rng.normal(spend, 0.6, size)).round(2) + 1,
+        }))
+    rfm = pd.concat(frames, ignore_index=True).sample(frac=1, random_state=seed).reset_index(drop=True)
+    rfm["customer_id"] = [str(first_id + i) for i in range(len(rfm))]
+    analysis_date = pd.Timestamp("2011-12-10")
+    rfm["analysis_date"] = analysis_date
+    rfm["last_order_date"] = analysis_date - pd.to_timedelta(rfm["recency_days"], unit="D")
+    rfm["tenure_days"] = rfm["recency_days"] + rng.integers(0, 400, len(rfm)) * (rfm["frequency"] > 1)
+    rfm["first_order_date"] = analysis_date - pd.to_timedelta(rfm["tenure_days"], unit="D")
+    rfm["avg_order_value"] = (rfm["monetary_total"] / rfm["frequency"]).round(2)
+    rfm["avg_days_between_orders"] = np.where(
+        rfm["frequency"] > 1, (rfm["tenure_days"] - rfm["recency_days"]) / (rfm["frequency"] - 1).clip(lower=1), np.nan)
+    rfm["returns_total"] = (rfm["monetary_total"] * rng.uniform(0, 0.05, len(rfm))).round(2)
+    rfm["return_rate"] = rfm["returns_total"] / rfm["monetary_total"]
+    rfm["distinct_products"] = (rfm["frequency"] * rng.integers(1, 12, len(rfm))).astype(int)
+    rfm["top_category_share"] = rng.uniform(0.2, 1.0, len(rfm))
+
+    with duckdb.connect(str(path)) as con:
+        con.register("rfm_df", rfm)
+        con.execute("""create or replace table customer_rfm as select customer_id, first_order_date::date as first_order_date,
+            last_order_date::date as last_order_date, analysis_date::date as analysis_date, recency_days::integer as recency_days,
+            tenure_days::integer as tenure_days, frequency::integer as frequency, monetary_total::decimal(18,2) as monetary_total,
+            avg_order_value::decimal(18,2) as avg_order_value, avg_days_between_orders, returns_total::decimal(18,2) as returns_total,
+            return_rate, distinct_products::integer as distinct_products, top_category_share from rfm_df""")
+        con.execute("""create or replace table customer_rfm_scores as
+            with scored as (
+                select customer_id, ntile(5) over (order by recency_days desc) as r_score,
+                       ntile(5) over (order by frequency) as f_score, ntile(5) over (order by monetary_total) as m_score
+                from customer_rfm)
+            select *, r_score::varchar || f_score::varchar || m_score::varchar as rfm_score,
+                case when r_score >= 4 and f_score >= 4 then 'Champions'
+                     when r_score >= 3 and f_score >= 3 then 'Loyal Customers'
+                     when r_score >= 4 and f_score = 1 then 'New Customers'
+                     when r_score >= 4 then 'Potential Loyalist'
+                     when r_score = 3 then 'Need Attention'
+                     when r_score <= 2 and f_score >= 4 then 'Can''t Lose Them'
+                     when r_score = 2 then 'At Risk'
+                     when f_score >= 2 then 'Hibernating'
+                     else 'Lost' end as rfm_segment
+            from scored""")
+        read = int(len(rfm) * 9.7)
+        quality = [("rows_read", 0, read, "Purchase lines in the source files."),
+                   ("rows_kept", 1, int(read * 0.74), "Lines used for the customer features."),
+                   ("missing_customer_id", 2, int(read * 0.2), "Lines without a customer id (guest checkouts)."),
+                   ("cancelled", 3, int(read * 0.04), "Cancellation lines (invoice starting with C)."),
+                   ("non_positive_price", 4, read - int(read * 0.74) - int(read * 0.2) - int(read * 0.04),
+                    "Zero or negative prices (adjustments, samples).")]
+        con.execute("""create or replace table data_quality_summary (reason varchar, check_order integer,
+                       row_count bigint, share_of_rows_read double, description varchar)""")
+        con.executemany("insert into data_quality_summary values (?, ?, ?, ?, ?)",
+                        [(r, o, n, n / read, d) for r, o, n, d in quality])
+
+
+def settings_for(db: Path, **changes) -> Settings:
+    return Settings(db_path=db, project_dir=db.parent, **changes)
+
+
+@pytest.fixture(scope="module")
+def report_db(tmp_path_factory) -> Path:
+    return make_report_db(tmp_path_factory.mktemp("report") / "segkit.duckdb")
+
+
+@pytest.fixture(scope="module")
+def report_html(report_db) -> str:
+    return write_report(settings_for(report_db)).read_text(encoding="utf-8")
+
+
+def customer_ids(db: Path) -> list[str]:
+    with connect(db, read_only=True) as con:
+        return [row[0] for row in con.execute("select customer_id from customer_rfm").fetchall()]
+
+
+def latest_run(db: Path) -> tuple[str, int]:
+    with connect(db, read_only=True) as con:
+        return con.execute("select run_id, chosen_k from cluster_runs order by created_at desc limit 1").fetchone()
+
+
+def test_model_is_built_from_the_database(report_db):
+    run_id, k = latest_run(report_db)
+    with connect(report_db, read_only=True) as con:
+        model = build_report_model(con, None, settings_for(report_db))
+    assert model.run.run_id == run_id
+    assert len(model.segments) == k >= 3
+    assert sum(c.customers for c in model.segments) == 3_000
+    assert model.migration is None
+    assert [r.k for r in model.k_rows if r.is_chosen] == [k]
+    assert {q.reason for q in model.quality} >= {"rows_read", "rows_kept", "cancelled"}
+    assert 0 < sum(len(points) for _, points in model.scatter) <= model.scatter_sample_size
+    assert all(card.goal and card.actions for card in model.segments)
+
+
+def test_every_section_and_every_segment_card_is_in_the_page(report_db, report_html):
+    for section in SECTION_IDS:
+        assert f'<section id="{section}"' in report_html, section
+    with connect(report_db, read_only=True) as con:
+        segments = con.execute("select segment_id, segment_name from segment_profiles").fetchall()
+    for segment_id, name in segments:
+        assert f'id="segment-{segment_id}"' in report_html
+        assert name in report_html
+    assert "Not available yet" in report_html
+
+
+def test_the_page_is_self_contained(report_html):
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", report_html)
+    assert "@import" not in report_html and "<link" not in report_html
+    assert "@media print" in report_html and 'name="viewport"' in report_html
+
+
+def test_no_customer_id_appears_in_the_page(report_db, report_html):
+    # Ids are 5-digit numbers like 13085. Formatted figures always carry thousands separators (13,085) and
+    # chart coordinates stay below 2,000, so a whole-token match on any id means a real leak.
+    tokens = set(re.findall(r"[A-Za-z0-9]+", report_html))
+    leaked = [i for i in customer_ids(report_db) if i in tokens]
+    assert not leaked, f"customer ids in the report: {leaked[:5]}"
+
+
+def test_no_customer_id_appears_even_as_a_substring_when_ids_are_distinctive(tmp_path):
+    db = make_report_db(tmp_path / "segkit.duckdb", n_customers=800, first_id=0, k=4)
+    with duckdb.connect(str(db)) as con:
+        for table in ("customer_rfm", "customer_rfm_scores", "customer_segments"):
+            con.execute(f"update {table} set customer_id = 'CUST-' || customer_id || '-X'")
+    html = write_report(settings_for(db)).read_text(encoding="utf-8")
+    assert "CUST-" not in html
+
+
+def test_segments_below_the_minimum_size_are_suppressed(report_db):
+    with connect(report_db, read_only=True) as con:
+        sizes = con.execute("select segment_id, segment_name, customers, revenue from segment_profiles "
+                            "order by customers").fetchall()
+        threshold = sizes[0][2] + 1  # the smallest segment falls below it, the others stay visible
+        model = build_report_model(con, None, settings_for(report_db, min_segment_size=threshold))
+    html = render_report(model)
+    small_id, small_name, customers, revenue = sizes[0]
+    card = re.search(rf'<article class="card suppressed" id="segment-{small_id}".*?</article>', html, re.S)
+    assert card and f"fewer than {threshold:,} customers" in card.group(0)
+    assert f"{revenue:,.0f}" not in html and f"{customers:,} customers" not in html
+    assert f"<title>{small_name}: " not in html  # no chart tooltip carries its figures
+    assert small_id not in {segment_id for segment_id, _ in model.scatter}
+    assert small_name not in model.crosstab.row_labels
+    assert sum(card.suppressed for card in model.segments) == sum(1 for s in sizes if s[2] < threshold)
+
+
+def test_small_cells_of_the_rfm_grid_and_cross_tab_are_hidden(report_db):
+    with connect(report_db, read_only=True) as con:
+        model = build_report_model(con, None, settings_for(report_db, min_segment_size=50))
+    for table in (model.rfm_grid, model.crosstab):
+        assert all(n is None or n == 0 or n >= 50 for row in table.counts for n in row)
+
+
+def test_page_stays_small_with_many_customers(tmp_path):
+    db = make_report_db(tmp_path / "big.duckdb", n_customers=200_000, first_id=1_000_000, k=5,
+                        fit_sample_size=20_000, stability_resamples=0)
+    path = write_report(settings_for(db))
+    assert path.stat().st_size < 1_000_000, f"{path.stat().st_size:,} bytes"
+
+
+def test_segment_names_are_escaped(report_db):
+    with connect(report_db, read_only=True) as con:
+        model = build_report_model(con, None, settings_for(report_db, segment_names={1: "<script>alert(1)</script>"}))
+    html = render_report(model)
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert model.segments[0].name == "<script>alert(1)</script>"
+
+
+def test_report_goes_to_reports_folder_or_report_path(report_db, tmp_path):
+    default = write_report(settings_for(report_db))
+    assert default == report_db.parent / "reports" / f"segments_{latest_run(report_db)[0]}.html"
+    chosen = write_report(settings_for(report_db, report_path=tmp_path / "out" / "latest.html"))
+    assert chosen == tmp_path / "out" / "latest.html" and chosen.is_file()
+
+
+def test_unknown_run_and_missing_tables_are_explained(report_db, tmp_path):
+    with pytest.raises(SegkitError, match="no run 'nope'"):
+        write_report(settings_for(report_db), run_id="nope")
+    empty = tmp_path / "empty.duckdb"
+    duckdb.connect(str(empty)).close()
+    with pytest.raises(SegkitError, match="segkit cluster"):
+        write_report(settings_for(empty))
