@@ -36,6 +36,9 @@ class Settings:
     write_report: bool = True
     min_segment_size: int = 10
     segment_names: dict[int, str] = field(default_factory=dict)
+    match_threshold: float = 1.0
+    drift_psi_threshold: float = 0.25
+    drift_distance_ratio_threshold: float = 1.25
 
     def to_json_dict(self) -> dict[str, Any]:
         """The settings as plain JSON values, for the run history."""
@@ -105,5 +108,8 @@ def _validate(settings: Settings) -> None:
         raise SegkitError(f"The k range {settings.k_min}..{settings.k_max} is invalid; it needs 2 <= k_min <= k_max.")
     if settings.k is not None and settings.k < 2:
         raise SegkitError(f"--k {settings.k} is invalid; a segmentation needs at least 2 segments.")
+    for name in ("match_threshold", "drift_psi_threshold", "drift_distance_ratio_threshold"):
+        if not getattr(settings, name) > 0:
+            raise SegkitError(f"The setting {name}={getattr(settings, name)} must be greater than 0.")
     if not settings.features:
         raise SegkitError("No features are configured; set at least one, e.g. recency_days,frequency,monetary_total.")

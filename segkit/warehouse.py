@@ -72,12 +72,11 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = 'main' and table_name = ?",
-            [name],
-        ).fetchone()[0]
-    )
+    # fetchall, not fetchone: DuckDB 2 keeps a partly fetched result open, which blocks a later register().
+    rows = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'main' and table_name = ?", [name]
+    ).fetchall()
+    return bool(rows[0][0])
 
 
 def require_table(con: duckdb.DuckDBPyConnection, name: str, hint: str = "Run `dbt build` first.") -> None:
