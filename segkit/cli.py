@@ -100,7 +100,7 @@ def _cluster_options(command):
         click.option("--report/--no-report", "write_report", default=None,
                      help="Write the HTML report after clustering (default: write it). Example: --no-report"),
         click.option("--report-path", type=click.Path(path_type=Path), default=None,
-                     help="Where to write the HTML report (default reports/segment_report.html). "
+                     help="Where to write the HTML report (default reports/segments_<run id>.html; a folder or an .html file). "
                           "Example: --report-path /tmp/segments.html"),
         click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON. Example: --json"),
     ]
@@ -176,7 +176,7 @@ def cluster(as_json, features, **options):
 @cli.command()
 @click.option("--run-id", default=None, help="Run to report on (default: the latest). Example: --run-id 20261123T081500Z-3f2a9c1b")
 @click.option("--report-path", type=click.Path(path_type=Path), default=None,
-              help="Where to write the HTML (default reports/segment_report.html). Example: --report-path /tmp/r.html")
+              help="Where to write the HTML (default reports/segments_<run id>.html; a folder or an .html file). Example: --report-path /tmp/r.html")
 @click.option("--min-segment-size", type=click.IntRange(min=1), default=None,
               help="Suppress the figures of segments smaller than this (default 10). Example: --min-segment-size 50")
 @_friendly_errors
@@ -208,6 +208,98 @@ def demo(as_json, features, **options):
     result = run_dbt(root, database_path(root))
     click.echo(result.output.strip().splitlines()[-1] if result.output.strip() else "dbt build done", err=True)
     _run_cluster(as_json, features=features, **options)
+
+
+@cli.command()
+@click.option("--start", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
+              help="First snapshot: the month of this date (its first day). Example: --start 2010-06-01")
+@click.option("--end", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
+              help="Last snapshot: the month of this date (its first day). Example: --end 2011-12-01")
+@click.option("--vars", "dbt_vars", default=None,
+              help="Other dbt vars as YAML/JSON (analysis_date is set per snapshot). "
+                   "Example: --vars '{transactions_path: data/orders.parquet}'")
+@click.option("--k", type=click.IntRange(min=2), default=None,
+              help="Force the number of segments in every snapshot. Example: --k 6")
+@click.option("--features", default=None,
+              help="Comma-separated customer_rfm columns to cluster on. Example: --features recency_days,frequency,monetary_total")
+@click.option("--seed", type=int, default=None, help="Random seed for every random step (default 42). Example: --seed 7")
+@_friendly_errors
+def snapshots(start, end, dbt_vars, k, features, seed):
+    """Build and cluster one snapshot per month start, and print the migration between consecutive ones.
+
+    For each month start from --start to --end: `dbt build` with that analysis_date (features use only
+    transactions dated before it), a drift check against the previous model, then `segkit cluster`
+    (segment ids stay stable across runs). Every run is kept in the history tables; segment_migration
+    holds the flows between consecutive runs.
+
+    Example: segkit snapshots --start 2011-01-01 --end 2011-12-01 --k 6
+    """
+    import yaml
+
+    from segkit.config import load_settings
+    from segkit.snapshots import describe, run_snapshots
+
+    settings = load_settings(k=k, features=features, seed=seed)
+    progress = lambda message: click.echo(f"... {message}", err=True)  # noqa: E731
+    for snapshot in run_snapshots(settings, start.date(), end.date(),
+                                  yaml.safe_load(dbt_vars) if dbt_vars else None, progress=progress):
+        click.echo(describe(snapshot))
+
+
+@cli.command()
+@click.option("--value", "values", multiple=True, metavar="FEATURE=NUMBER",
+              help="A feature value of one customer; repeat for every feature of the run. "
+                   "Example: --value recency_days=30 --value frequency=4 --value monetary_total=850")
+@click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A CSV file with a column per feature (and optionally customer_id). Example: --csv customers.csv")
+@click.option("--run-id", default=None, help="Run whose segments to use (default: the latest). Example: --run-id 20261123T081500Z-3f2a9c1b")
+@click.option("--format", "output_format", type=click.Choice(["json", "csv"]), default="json", show_default=True,
+              help="Output format. Example: --format csv")
+@_friendly_errors
+def assign(values, csv_path, run_id, output_format):
+    """Assign customers to the stored segments without refitting; the database is opened read-only.
+
+    Applies the run's stored transform and picks the nearest centroid, exactly like the dbt model
+    customer_segments_scored. Prints segment_id, segment_name, distance_to_centroid per customer.
+
+    Example: segkit assign --value recency_days=30 --value frequency=4 --value monetary_total=850
+    """
+    from segkit.assign import assign_customers, parse_values, to_json
+    from segkit.warehouse import database_path
+
+    scored = assign_customers(database_path(), parse_values(values) if values else None, csv_path, run_id)
+    click.echo(to_json(scored) if output_format == "json" else scored.to_csv(index=False).rstrip("\n"))
+
+
+@cli.command()
+@click.option("--run-id", default=None, help="Run to compare with (default: the latest). Example: --run-id 20261123T081500Z-3f2a9c1b")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON. Example: --json")
+@_friendly_errors
+def drift(run_id, as_json):
+    """Compare the current customer features with the data a run was fitted on, and say if a refit is advisable.
+
+    Per feature the PSI over the run's decile bins (default threshold 0.25), and the mean distance to
+    the centroids against the fit-time mean (default threshold 1.25x); set SEGKIT_DRIFT_PSI_THRESHOLD or
+    SEGKIT_DRIFT_DISTANCE_RATIO_THRESHOLD to change them. Read-only; exit code 0 either way.
+
+    Example: dbt build && segkit drift
+    """
+    from segkit.config import load_settings
+    from segkit.history import check_drift, thresholds
+    from segkit.warehouse import connect
+
+    settings = load_settings()
+    with connect(settings.db_path, read_only=True) as con:
+        report = check_drift(con, run_id, thresholds(settings))
+    if report is None:
+        raise SegkitError("No clustering run to compare with. Run `segkit cluster` first.")
+    if as_json:
+        click.echo(json.dumps(report.to_json_dict(), indent=2))
+        return
+    for feature in report.features:
+        click.echo(f"{feature.feature:<28} PSI {feature.psi:6.3f}" + ("  > threshold" if feature.exceeds_threshold else ""))
+    click.echo(f"{'mean distance to centroids':<28} {report.distance_ratio:6.2f}x fit time")
+    click.echo(f"Warning: {report.message} Run `segkit cluster` to refit." if report.refit_advised else report.message)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,91 @@
+"""A series of monthly snapshots: for each month start, `dbt build` as of that date, then cluster.
+
+Each snapshot rebuilds the feature mart with var ``analysis_date`` set to the month start (features use
+only lines dated before it), checks drift against the previous model, refits with `run_clustering`
+(which keeps segment ids stable and stores the migration, see segkit.history), and summarises the
+migration from the previous snapshot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Callable
+
+from segkit.config import Settings
+from segkit.dbt_runner import run_dbt
+from segkit.errors import SegkitError
+from segkit.history import DriftReport, MigrationSummary, check_drift, previous_run, summarize_migration, thresholds
+from segkit.warehouse import connect
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    analysis_date: date
+    run_id: str
+    chosen_k: int
+    n_customers: int
+    segments: tuple[tuple[int, str, int], ...]    # segment id, name, customers
+    matches: tuple[tuple[str, int], ...]          # status, segments
+    drift: DriftReport | None                     # the new data against the previous model, before refitting
+    migration: MigrationSummary | None            # from the previous snapshot
+
+
+def month_starts(start: date, end: date) -> list[date]:
+    """The first day of every month from start's month to end's month, both included."""
+    if end < start:
+        raise SegkitError(f"The end {end} is before the start {start}; give an end on or after the start.")
+    months, year, month = [], start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        months.append(date(year, month, 1))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def run_snapshots(settings: Settings, start: date, end: date, dbt_vars: dict[str, Any] | None = None,
+                  progress: Callable[[str], None] | None = None) -> list[Snapshot]:
+    """Build and cluster one snapshot per month start from start to end; see the module docstring."""
+    from segkit.clustering import run_clustering
+
+    say = progress or (lambda message: None)
+    settings = dataclasses.replace(settings, write_report=False)
+    limits = thresholds(settings)
+    snapshots = []
+    for analysis_date in month_starts(start, end):
+        say(f"dbt build as of {analysis_date}")
+        run_dbt(settings.project_dir, settings.db_path,
+                dbt_vars={**(dbt_vars or {}), "analysis_date": str(analysis_date)})
+        with connect(settings.db_path, read_only=True) as con:
+            reference = previous_run(con, settings.features)
+            drift = check_drift(con, reference, limits) if reference else None
+        say(f"clustering as of {analysis_date}")
+        run = run_clustering(settings, progress=None)
+        with connect(settings.db_path, read_only=True) as con:
+            matches = tuple(con.execute("""select status, count(*) from segment_matches where run_id = ?
+                                           group by all order by status""", [run.run_id]).fetchall())
+            summary = (summarize_migration(con, reference, run.run_id, minimum=settings.min_segment_size)
+                       if reference else None)
+        snapshots.append(Snapshot(analysis_date, run.run_id, run.chosen_k, run.n_customers,
+                                  tuple((s.segment_id, s.name, s.customers) for s in run.segments),
+                                  matches, drift, summary))
+    return snapshots
+
+
+def describe(snapshot: Snapshot) -> str:
+    """A few lines of text for one snapshot: segments, matching, drift and migration."""
+    lines = [f"{snapshot.analysis_date}  run {snapshot.run_id}: {snapshot.n_customers:,} customers, "
+             f"k={snapshot.chosen_k}; segments " + ", ".join(f"{i} {n} ({c:,})" for i, n, c in snapshot.segments)]
+    lines.append("  segment ids: " + ", ".join(f"{n} {status}" for status, n in snapshot.matches))
+    if snapshot.drift is not None:
+        lines.append(f"  drift: {snapshot.drift.message}")
+    migration = snapshot.migration
+    if migration is not None:
+        share = migration.moved / migration.customers_in_both if migration.customers_in_both else 0.0
+        lines.append(f"  migration from {migration.from_analysis_date}: {migration.customers_in_both:,} customers in "
+                     f"both, {migration.stayed:,} stayed, {migration.moved:,} moved ({share:.1%}) with "
+                     f"{migration.revenue_moved:,.0f} revenue; {migration.new_customers:,} new customers")
+        for flow in migration.top_flows:
+            lines.append(f"    {flow.from_segment} -> {flow.to_segment}: {flow.customers:,} customers, "
+                         f"{flow.revenue:,.0f} revenue" + ("  [slipping away]" if flow.is_slipping else ""))
+    return "\n".join(lines)

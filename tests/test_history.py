@@ -1,0 +1,161 @@
+"""Segments over time: stable ids across runs, migration, drift, and the report's migration block."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from segkit import history
+from segkit.assign import apply_transform
+from segkit.cli import cli
+from segkit.clustering import run_clustering
+from segkit.config import Settings
+from segkit.report import build_report_model
+from segkit.snapshots import month_starts
+from segkit.warehouse import connect
+from tests.conftest import ROOT, dbt_build
+
+EARLIER = "2011-06-01"
+
+
+def fast_settings(db: Path, **overrides) -> Settings:
+    return Settings(db_path=db, project_dir=ROOT, **{"k": 5, "stability_resamples": 2, "write_report": False,
+                                                     **overrides})
+
+
+def query(db: Path, sql: str, params=None) -> pd.DataFrame:
+    with connect(db, read_only=True) as con:
+        return con.execute(sql, params or []).df()
+
+
+@pytest.fixture(scope="module")
+def two_runs(demo_db, tmp_path_factory) -> tuple[Path, str, str]:
+    """Run 1 on the demo data as shipped (analysis date at its end), run 2 rebuilt as of EARLIER."""
+    db = tmp_path_factory.mktemp("history") / "two_runs.duckdb"
+    shutil.copy(demo_db, db)
+    first = run_clustering(fast_settings(db)).run_id
+    dbt_build(db, analysis_date=EARLIER)
+    second = run_clustering(fast_settings(db)).run_id
+    return db, first, second
+
+
+def test_matching_segments_keep_their_ids_and_names(two_runs):
+    db, first, second = two_runs
+    matches = query(db, "select * from segment_matches where run_id = ?", [second])
+    assert set(matches["previous_run_id"]) == {first}
+    matched = matches[matches["status"] == "matched"]
+    assert len(matched) >= 4
+    assert (matched["segment_id"] == matched["previous_segment_id"]).all()
+    assert (matched["segment_name"] == matched["previous_segment_name"]).all()
+    assert (matched["distance"] <= history.Thresholds().match_threshold).all()
+    # Each kept id is the optimal one-to-one pairing of centroids in the new run's scaled space.
+    with connect(db, read_only=True) as con:
+        transform = con.execute("select * from feature_transform where run_id = ? order by feature_order",
+                                [second]).df()
+        centroids = {run: con.execute("""select segment_id, feature, value, value_scaled from segment_centroids
+                                         where run_id = ?""", [run]).df() for run in (first, second)}
+    features = list(transform["feature"])
+    new = centroids[second].pivot(index="segment_id", columns="feature", values="value_scaled")[features]
+    old = centroids[first].pivot(index="segment_id", columns="feature", values="value")[features]
+    old_scaled = apply_transform(transform, old.to_numpy())
+    for row in matched.itertuples():
+        gaps = np.linalg.norm(old_scaled - new.loc[row.segment_id].to_numpy(), axis=1)
+        assert gaps[list(old.index).index(row.segment_id)] == pytest.approx(row.distance)
+    assert query(db, "select count(*) as n from segment_matches where run_id = ? and previous_run_id is null",
+                 [first])["n"].iloc[0] == 5
+
+
+def test_migration_balances_with_the_customers_in_both_runs(two_runs):
+    db, first, second = two_runs
+    migration = query(db, "select * from segment_migration where to_run_id = ?", [second])
+    both = query(db, """select count(*) as customers, sum(f.monetary_total) as revenue
+                        from segment_assignment_history as f join segment_assignment_history as t using (customer_id)
+                        where f.run_id = ? and t.run_id = ?""", [first, second])
+    assert set(migration["from_run_id"]) == {first}
+    assert migration["customers"].sum() == both["customers"].iloc[0] > 2_000
+    assert float(migration["revenue"].sum()) == pytest.approx(float(both["revenue"].iloc[0]))
+    with connect(db, read_only=True) as con:
+        again = history.migration(con, first, second)
+        summary = history.summarize_migration(con, first, second)
+    assert again["customers"].sum() == migration["customers"].sum()
+    assert summary.stayed + summary.moved == summary.customers_in_both == int(summary.matrix.to_numpy().sum())
+    # Going back in time, customers who only bought after EARLIER are absent from the second run.
+    assert summary.new_customers == 0
+
+
+def test_the_report_shows_the_migration_against_the_previous_run(two_runs):
+    db, first, second = two_runs
+    with connect(db, read_only=True) as con:
+        model = build_report_model(con, None, fast_settings(db))
+    assert model.migration is not None
+    assert (model.migration.previous_run_id, model.migration.current_run_id) == (first, second)
+    assert "changed segment" in model.migration.note and "Drift since the previous model" in model.migration.note
+
+
+def test_unmatched_segments_get_new_ids_and_disappeared_ones_are_recorded(two_runs, tmp_path):
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(two_runs[0], db)
+    # Nothing is close enough to count as the same segment.
+    run = run_clustering(fast_settings(db, k=4, match_threshold=0.000001))
+    matches = query(db, "select * from segment_matches where run_id = ? order by segment_id", [run.run_id])
+    assert list(matches["status"].value_counts().sort_index().items()) == [("disappeared", 5), ("new", 4)]
+    used = int(query(db, "select max(segment_id) as n from segment_centroids where run_id <> ?",
+                     [run.run_id])["n"].iloc[0])
+    assert sorted(s.segment_id for s in run.segments) == list(range(used + 1, used + 5))
+    assert query(db, "select count(*) as n from customer_segments where segment_id <= ?", [used])["n"].iloc[0] == 0
+
+
+def test_runs_on_other_features_are_never_matched(two_runs, tmp_path):
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(two_runs[0], db)
+    run = run_clustering(fast_settings(db, k=3, features=("recency_days", "frequency")))
+    matches = query(db, "select * from segment_matches where run_id = ?", [run.run_id])
+    assert matches["previous_run_id"].isna().all() and sorted(matches["segment_id"]) == [1, 2, 3]
+    assert query(db, "select count(*) as n from segment_migration where to_run_id = ?", [run.run_id])["n"].iloc[0] == 0
+
+
+def test_unchanged_data_shows_no_drift(two_runs):
+    db, _, second = two_runs
+    with connect(db, read_only=True) as con:
+        report = history.check_drift(con, second)
+    assert not report.refit_advised and "No significant drift" in report.message
+    assert [d.psi for d in report.features] == [0.0, 0.0, 0.0]
+    assert report.distance_ratio == pytest.approx(1.0)
+
+
+def test_drifted_data_triggers_the_refit_warning(two_runs, tmp_path):
+    db = tmp_path / "drifted.duckdb"
+    shutil.copy(two_runs[0], db)
+    with connect(db) as con:  # a year without orders, and spend shrunk: the customers the model knew have moved
+        con.execute("""update customer_rfm set recency_days = recency_days + 365,
+                       monetary_total = cast(monetary_total * 0.2 + 0.01 as decimal(18, 2))""")
+        report = history.check_drift(con, two_runs[2])
+    assert report.refit_advised and "A refit is advisable" in report.message
+    assert {d.feature for d in report.features if d.exceeds_threshold} >= {"recency_days", "monetary_total"}
+    result = CliRunner().invoke(cli, ["drift", "--json"], env={"SEGKIT_DB": str(db)})
+    assert result.exit_code == 0 and json.loads(result.output)["refit_advised"] is True
+    run = run_clustering(fast_settings(db))
+    assert any("A refit is advisable" in warning for warning in run.warnings)
+    stored = query(db, "select warnings from cluster_runs where run_id = ?", [run.run_id])["warnings"].iloc[0]
+    assert any("drifted" in warning for warning in json.loads(stored))
+    checks = query(db, "select * from drift_checks where run_id = ?", [run.run_id])
+    assert set(checks["statistic"]) == {"psi", "mean_distance_ratio"} and checks["exceeds_threshold"].any()
+
+
+def test_psi_and_month_starts():
+    assert history.population_stability_index(np.full(10, 0.1), np.full(10, 0.1)) == 0.0
+    assert history.population_stability_index([0.5, 0.5], [0.9, 0.1]) > 0.25
+    assert [str(d) for d in month_starts(pd.Timestamp("2010-11-15").date(), pd.Timestamp("2011-02-01").date())] == \
+        ["2010-11-01", "2010-12-01", "2011-01-01", "2011-02-01"]
+
+
+def test_every_new_command_has_help_with_an_example():
+    for command in ("snapshots", "assign", "drift"):
+        result = CliRunner().invoke(cli, [command, "--help"])
+        assert result.exit_code == 0 and "Example:" in result.output
