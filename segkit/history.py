@@ -437,6 +437,8 @@ def migration(con: duckdb.DuckDBPyConnection, from_run_id: str, to_run_id: str) 
 class Flow:
     from_segment: str
     to_segment: str
+    from_label: str     # the matrix row of the flow
+    to_label: str       # the matrix column of the flow
     customers: int
     revenue: float
     is_slipping: bool   # into a segment whose customers are slipping away, from one that is not
@@ -480,7 +482,8 @@ def summarize_migration(con: duckdb.DuckDBPyConnection, from_run_id: str, to_run
               .reindex(index=list(from_labels.values()), columns=list(to_labels.values()), fill_value=0))
     stayed_mask = rows["from_segment_id"] == rows["to_segment_id"]
     moved = rows[~stayed_mask]
-    flows = [Flow(r.from_segment_name, r.to_segment_name, int(r.customers), float(r.revenue),
+    flows = [Flow(r.from_segment_name, r.to_segment_name, from_labels[int(r.from_segment_id)],
+                  to_labels[int(r.to_segment_id)], int(r.customers), float(r.revenue),
                   _is_slipping(r.to_segment_name) and not _is_slipping(r.from_segment_name))
              for r in moved.itertuples() if r.customers >= minimum]
     flows.sort(key=lambda f: (not f.is_slipping, -f.revenue, -f.customers))
@@ -513,9 +516,12 @@ def migration_view(con: duckdb.DuckDBPyConnection, run_id: str, minimum: int = 1
     if previous is None:
         return None
     summary = summarize_migration(con, previous, run_id, minimum=minimum)
-    counts = tuple(tuple(int(n) if n >= minimum else None for n in row) for row in summary.matrix.to_numpy())
-    table = Table(tuple(summary.matrix.index), tuple(summary.matrix.columns), counts)
-    return MigrationView(previous, run_id, table, migration_note(con, summary, run_id))
+    counts = tuple(tuple(int(n) if n >= minimum or n == 0 else None for n in row)
+                   for row in summary.matrix.to_numpy())
+    rows, columns = list(summary.matrix.index), list(summary.matrix.columns)
+    table = Table(tuple(rows), tuple(columns), counts)
+    highlights = frozenset((rows.index(f.from_label), columns.index(f.to_label)) for f in summary.top_flows)
+    return MigrationView(previous, run_id, table, migration_note(con, summary, run_id), highlights)
 
 
 def migration_note(con: duckdb.DuckDBPyConnection, summary: MigrationSummary, run_id: str) -> str:

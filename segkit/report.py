@@ -112,6 +112,7 @@ class MigrationView:
     current_run_id: str
     table: Table
     note: str = ""
+    highlights: frozenset[tuple[int, int]] = frozenset()  # (row, column) cells of the flows that matter
 
 
 @dataclass(frozen=True)

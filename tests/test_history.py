@@ -96,6 +96,11 @@ def test_the_report_shows_the_migration_against_the_previous_run(two_runs):
     assert model.migration is not None
     assert (model.migration.previous_run_id, model.migration.current_run_id) == (first, second)
     assert "changed segment" in model.migration.note and "Drift since the previous model" in model.migration.note
+    table = model.migration.table
+    assert model.migration.highlights, "the flows that matter are highlighted in the matrix"
+    for row, column in model.migration.highlights:
+        assert row != column, "a highlighted flow moves between two different segments"
+        assert table.counts[row][column], "a highlighted cell shows its count"
 
 
 def test_unmatched_segments_get_new_ids_and_disappeared_ones_are_recorded(two_runs, tmp_path):

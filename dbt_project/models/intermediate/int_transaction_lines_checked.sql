@@ -22,7 +22,7 @@ lines_with_flags as (
         *,
         (
             {%- if cancellation_prefix %}
-            starts_with(coalesce(order_id, ''), '{{ cancellation_prefix }}') or
+            coalesce(order_id, '') like '{{ cancellation_prefix }}%' or
             {%- endif %}
             coalesce(quantity, line_amount) < 0
         ) as is_return,

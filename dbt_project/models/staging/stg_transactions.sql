@@ -8,7 +8,7 @@ lines_numbered as (
     select
         row_number() over () as transaction_line_id,
         -- Exact-duplicate detection needs every raw column; a hash keeps free text out of later models.
-        md5(cast(source as {{ dbt.type_string() }})) as line_fingerprint,
+        {{ row_fingerprint('source') }} as line_fingerprint,
         {{ mapped_column('customer_id') }} as customer_id_raw,
         {{ mapped_column('order_id') }} as order_id,
         {{ mapped_column('order_date') }} as order_date_raw,

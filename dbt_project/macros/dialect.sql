@@ -1,3 +1,5 @@
+{#- Dialect-specific expressions, each behind adapter.dispatch so another engine can supply its own. -#}
+
 {#- Parse order dates given as text or integers with the configured strptime format; null when unparseable. -#}
 {% macro parse_timestamp(expression) -%}
     {{ return(adapter.dispatch('parse_timestamp', 'segkit')(expression)) }}
@@ -18,4 +20,13 @@
 
 {% macro default__try_cast_number(expression) -%}
     try_cast({{ expression }} as decimal(18, 4))
+{%- endmacro %}
+
+{#- A hash of every column of a row: equal hashes are exact duplicate lines. -#}
+{% macro row_fingerprint(relation_alias) -%}
+    {{ return(adapter.dispatch('row_fingerprint', 'segkit')(relation_alias)) }}
+{%- endmacro %}
+
+{% macro default__row_fingerprint(relation_alias) -%}
+    md5(cast({{ relation_alias }} as {{ dbt.type_string() }}))
 {%- endmacro %}
