@@ -35,6 +35,7 @@ class Settings:
     report_path: Path | None = None
     write_report: bool = True
     min_segment_size: int = 10
+    currency: str = ""
     segment_names: dict[int, str] = field(default_factory=dict)
     match_threshold: float = 1.0
     drift_psi_threshold: float = 0.25
@@ -48,10 +49,17 @@ class Settings:
         }
 
 
+def _segment_names(value: Any) -> dict[int, str]:
+    if isinstance(value, str):
+        # SEGKIT_SEGMENT_NAMES='1 = "VIP", 3 = "Weekend regulars"' (TOML inline-table syntax)
+        value = tomllib.loads(f"names = {{ {value.strip().strip('{}')} }}")["names"]
+    return {int(key): str(name) for key, name in dict(value).items()}
+
+
 _CASTS = {
     "features": lambda v: tuple(f.strip() for f in v.split(",") if f.strip()) if isinstance(v, str) else tuple(v),
     "winsor_quantiles": lambda v: tuple(float(q) for q in (v.split(",") if isinstance(v, str) else v)),
-    "segment_names": lambda v: {int(key): str(name) for key, name in dict(v).items()},
+    "segment_names": _segment_names,
     "write_report": lambda v: v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes"),
     "report_path": lambda v: Path(v),
     "db_path": lambda v: Path(v),
@@ -82,14 +90,14 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def _cast(name: str, value: Any) -> Any:
-    if name in _CASTS:
-        return _CASTS[name](value)
     default = next(f for f in dataclasses.fields(Settings) if f.name == name).default
-    target = int if name == "k" else type(default)
+    cast = _CASTS.get(name) or (int if name == "k" else type(default))
     try:
-        return target(value)
-    except (TypeError, ValueError):
-        raise SegkitError(f"The setting {name}={value!r} is not a valid {target.__name__}.") from None
+        return cast(value)
+    except (TypeError, ValueError, AttributeError, tomllib.TOMLDecodeError):
+        raise SegkitError(f"The setting {name}={value!r} cannot be read. Examples: features = "
+                          "'recency_days,frequency,monetary_total', winsor_quantiles = '0.001,0.999', "
+                          "segment_names = '1 = \"VIP\", 3 = \"Weekend regulars\"', k_max = 8.") from None
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -108,6 +116,10 @@ def _validate(settings: Settings) -> None:
         raise SegkitError(f"The k range {settings.k_min}..{settings.k_max} is invalid; it needs 2 <= k_min <= k_max.")
     if settings.k is not None and settings.k < 2:
         raise SegkitError(f"--k {settings.k} is invalid; a segmentation needs at least 2 segments.")
+    quantiles = settings.winsor_quantiles
+    if len(quantiles) != 2 or not 0 <= quantiles[0] < quantiles[1] <= 1:
+        raise SegkitError(f"winsor_quantiles={settings.winsor_quantiles} is invalid: give two quantiles, "
+                          "0 <= lower < upper <= 1, e.g. 0.001,0.999.")
     for name in ("match_threshold", "drift_psi_threshold", "drift_distance_ratio_threshold"):
         if not getattr(settings, name) > 0:
             raise SegkitError(f"The setting {name}={getattr(settings, name)} must be greater than 0.")

@@ -13,7 +13,8 @@ def project(tmp_path, monkeypatch):
     (tmp_path / "profiles.yml").write_text(
         "segkit:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: \"{{ env_var('SEGKIT_DB', 'segkit.duckdb') }}\"\n")
     (tmp_path / "dbt_project").mkdir()
-    for name in ("SEGKIT_DB", "SEGKIT_K_MAX", "SEGKIT_ALGORITHM", "SEGKIT_FEATURES"):
+    for name in ("SEGKIT_DB", "SEGKIT_K_MAX", "SEGKIT_ALGORITHM", "SEGKIT_FEATURES", "SEGKIT_SEGMENT_NAMES",
+                 "SEGKIT_WINSOR_QUANTILES"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
 
@@ -50,3 +51,19 @@ def test_invalid_values_are_explained(project):
         load_settings(project_dir=project, algorithm="dbscan")
     with pytest.raises(SegkitError, match="k range"):
         load_settings(project_dir=project, k_min=5, k_max=3)
+
+
+def test_segment_names_and_quantiles_from_the_environment(project, monkeypatch):
+    monkeypatch.setenv("SEGKIT_SEGMENT_NAMES", '1 = "VIP", 3 = "Weekend regulars"')
+    monkeypatch.setenv("SEGKIT_WINSOR_QUANTILES", "0.01,0.99")
+    settings = load_settings(project_dir=project)
+    assert settings.segment_names == {1: "VIP", 3: "Weekend regulars"}
+    assert settings.winsor_quantiles == (0.01, 0.99)
+
+
+@pytest.mark.parametrize("name, value", [("SEGKIT_WINSOR_QUANTILES", "abc"), ("SEGKIT_WINSOR_QUANTILES", "0.9,0.1"),
+                                         ("SEGKIT_SEGMENT_NAMES", "{1: X}"), ("SEGKIT_K_MAX", "ten")])
+def test_unreadable_environment_settings_are_explained(project, monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SegkitError, match="cannot be read|invalid"):
+        load_settings(project_dir=project)
