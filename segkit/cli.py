@@ -76,7 +76,8 @@ def build(dbt_vars: str | None):
     from segkit.warehouse import database_path, project_root
 
     root = project_root()
-    run_dbt(root, database_path(root), dbt_vars=yaml.safe_load(dbt_vars) if dbt_vars else None, echo=True)
+    result = run_dbt(root, database_path(root), dbt_vars=yaml.safe_load(dbt_vars) if dbt_vars else None)
+    click.echo(result.summary)
 
 
 
@@ -205,8 +206,7 @@ def demo(as_json, features, **options):
 
     root = project_root()
     click.echo("... dbt build on the embedded demo data", err=True)
-    result = run_dbt(root, database_path(root))
-    click.echo(result.output.strip().splitlines()[-1] if result.output.strip() else "dbt build done", err=True)
+    click.echo(run_dbt(root, database_path(root)).summary, err=True)
     _run_cluster(as_json, features=features, **options)
 
 

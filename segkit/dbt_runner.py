@@ -22,6 +22,12 @@ class DbtResult:
     returncode: int
     output: str
 
+    @property
+    def summary(self) -> str:
+        """dbt's closing 'Done. PASS=… WARN=… ERROR=…' line."""
+        done = [line for line in self.output.splitlines() if "Done. PASS=" in line]
+        return done[-1].strip() if done else "dbt finished."
+
 
 def dbt_executable() -> str:
     """The dbt installed beside this Python, else the one on PATH."""
@@ -39,23 +45,15 @@ def run_dbt(
     db_path: Path,
     args: tuple[str, ...] = ("build",),
     dbt_vars: dict[str, Any] | None = None,
-    echo: bool = False,
 ) -> DbtResult:
     """Run `dbt <args>` from the project root against db_path; raise SegkitError when it fails."""
     command = [dbt_executable(), *args]
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
     env = {**os.environ, "SEGKIT_DB": str(db_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
-    process = subprocess.Popen(
-        command, cwd=project_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if echo:
-            sys.stdout.write(line)
-    returncode = process.wait()
-    output = "".join(lines)
+    process = subprocess.run(command, cwd=project_dir, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    returncode, output = process.returncode, process.stdout
     if returncode != 0:
         _raise_for_failure(output, db_path, command)
     return DbtResult(command=command, returncode=returncode, output=output)

@@ -142,7 +142,27 @@ def test_wrong_columns_give_a_clear_error(tmp_path):
         dbt_build(tmp_path / "x.duckdb", transactions_path=str(tmp_path / "wrong.csv"))
 
 
-def test_header_only_file_gives_a_clear_error(tmp_path):
-    (tmp_path / "empty.csv").write_text("Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n")
-    with pytest.raises(SegkitError, match="has a header but no rows"):
+@pytest.mark.parametrize("content", ["", "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"])
+def test_empty_or_header_only_file_gives_a_clear_error(tmp_path, content):
+    (tmp_path / "empty.csv").write_text(content)
+    with pytest.raises(SegkitError, match="has no data rows"):
         dbt_build(tmp_path / "x.duckdb", transactions_path=str(tmp_path / "empty.csv"))
+
+
+def test_dates_the_format_cannot_read_give_a_clear_error(tmp_path):
+    (tmp_path / "dates.csv").write_text("Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
+                                        "1,A,x,1,01/12/2010 08:26,2.5,13085.0,UK\n")
+    with pytest.raises(SegkitError, match="order dates in column 'InvoiceDate' parse with order_date_format"):
+        dbt_build(tmp_path / "x.duckdb", transactions_path=str(tmp_path / "dates.csv"))
+
+
+def test_a_typed_date_column_parses_whatever_the_text_format(tmp_path):
+    raw = pd.read_csv(DEMO_DATA, dtype=str, keep_default_na=False).head(2000)
+    with duckdb.connect() as con:
+        con.register("raw", raw)
+        con.execute(f"""copy (select * replace (try_cast(trim(InvoiceDate) as date) as InvoiceDate) from raw)
+                        to '{tmp_path / "typed.parquet"}' (format parquet)""")
+    db_path = dbt_build(tmp_path / "typed.duckdb", transactions_path=str(tmp_path / "typed.parquet"))
+    summary = query(db_path, "select reason, row_count from data_quality_summary").set_index("reason")["row_count"]
+    assert summary["unparseable"] == 0
+    assert summary["rows_kept"] > 1000

@@ -5,10 +5,11 @@
     {{ return(adapter.dispatch('parse_timestamp', 'segkit')(expression)) }}
 {%- endmacro %}
 
+{#- The configured format first; ISO dates and timestamps (e.g. a typed date column in Parquet) otherwise. -#}
 {% macro default__parse_timestamp(expression) -%}
     {%- set format = var('order_date_format') -%}
     {%- if format -%}
-        try_strptime({{ expression }}, '{{ format }}')
+        coalesce(try_strptime({{ expression }}, '{{ format }}'), try_cast({{ expression }} as timestamp))
     {%- else -%}
         try_cast({{ expression }} as timestamp)
     {%- endif -%}

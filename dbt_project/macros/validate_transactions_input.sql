@@ -1,5 +1,5 @@
 {#- Run at the start of every dbt invocation: stop with a plain message, before any model runs, when the
-    configured input is missing, empty, or lacks a mapped column. -#}
+    configured input is missing, empty, lacks a mapped column, or has dates the format cannot read. -#}
 {% macro validate_transactions_input() %}
     {%- if execute and flags.WHICH in ('build', 'run', 'test', 'seed') -%}
         {%- set path = var('transactions_path') -%}
@@ -10,6 +10,12 @@
                 ~ "Set the var to your CSV or Parquet file or glob, e.g. --vars '{transactions_path: data/orders.csv}'.") }}
         {%- endif -%}
         {%- set relation = source('raw', 'transactions') -%}
+        {%- set rows = run_query("select count(*) from (select 1 from " ~ relation ~ " limit 1)").columns[0].values()[0] -%}
+        {%- if rows == 0 -%}
+            {{ exceptions.raise_compiler_error(
+                "segkit: the input '" ~ path ~ "' has no data rows (it is empty or holds only a header). "
+                ~ "Point transactions_path at your transactions.") }}
+        {%- endif -%}
         {%- set described = run_query("describe select * from " ~ relation) -%}
         {%- set found = described.columns[0].values() | list -%}
         {%- set columns = var('columns') -%}
@@ -25,10 +31,15 @@
             {{ exceptions.raise_compiler_error(
                 "segkit: the var 'columns' must map either line_amount, or both quantity and unit_price.") }}
         {%- endif -%}
-        {%- set rows = run_query("select count(*) from " ~ relation).columns[0].values()[0] -%}
-        {%- if rows == 0 -%}
+        {%- set date_column = adapter.quote(columns['order_date']) -%}
+        {%- set parsed = run_query(
+            "select count(*), count(" ~ parse_timestamp("trim(cast(" ~ date_column ~ " as varchar))") ~ ") from ("
+            ~ "select " ~ date_column ~ " from " ~ relation ~ " limit 10000)").rows[0] -%}
+        {%- if parsed[1] == 0 -%}
             {{ exceptions.raise_compiler_error(
-                "segkit: the input '" ~ path ~ "' has a header but no rows. Point transactions_path at data.") }}
+                "segkit: none of the first " ~ parsed[0] ~ " order dates in column '" ~ columns['order_date']
+                ~ "' parse with order_date_format '" ~ var('order_date_format') ~ "'. Set the var "
+                ~ "order_date_format to your dates' strptime format, e.g. '%d/%m/%Y %H:%M' or '%Y%m%d'.") }}
         {%- endif -%}
     {%- endif -%}
     select 1

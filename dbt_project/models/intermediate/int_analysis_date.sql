@@ -1,5 +1,6 @@
 {#- The one date every feature is measured at. Never the wall clock, so reruns reproduce. -#}
 {%- set analysis_date = var('analysis_date') -%}
+{%- set extraction_date = var('extraction_date') -%}
 
 with lines as (
     select * from {{ ref('int_transaction_lines_checked') }}
@@ -15,11 +16,13 @@ analysis_date as (
     select
         {%- if analysis_date %}
         cast('{{ analysis_date }}' as date) as analysis_date,
-        false as is_default
+        false as is_default,
         {%- else %}
         cast({{ dbt.dateadd('day', 1, 'last_order_date') }} as date) as analysis_date,
-        true as is_default
+        true as is_default,
         {%- endif %}
+        -- Recorded because lines dated after it were rejected as future_date.
+        {{ "cast('" ~ extraction_date ~ "' as date)" if extraction_date else 'current_date' }} as extraction_date
     from last_valid_line
 )
 

@@ -52,9 +52,6 @@ top_category_by_customer as (
 customers_with_features as (
     select
         purchases.customer_id,
-        purchases.first_order_date,
-        purchases.last_order_date,
-        analysis_date.analysis_date,
         cast({{ dbt.datediff('purchases.last_order_date', 'analysis_date.analysis_date', 'day') }} as integer)
             as recency_days,
         cast({{ dbt.datediff('purchases.first_order_date', 'analysis_date.analysis_date', 'day') }} as integer)
@@ -70,7 +67,10 @@ customers_with_features as (
         cast(coalesce(returns.returns_total, 0) as decimal(18, 2)) as returns_total,
         cast(coalesce(returns.returns_total, 0) / purchases.monetary_total as double) as return_rate,
         cast(purchases.distinct_products as integer) as distinct_products,
-        cast(categories.top_category_share as double) as top_category_share
+        cast(categories.top_category_share as double) as top_category_share,
+        purchases.first_order_date,
+        purchases.last_order_date,
+        analysis_date.analysis_date
     from purchases_by_customer as purchases
     cross join analysis_date
     left join returns_by_customer as returns on purchases.customer_id = returns.customer_id

@@ -1,5 +1,10 @@
-{#- Rows read, kept, and rejected per reason (every reason listed, zero when none): kept + rejected = read. -#}
-with lines as (
+{#- Rows read, kept, and rejected per reason (every reason listed, zero when none): kept + rejected = read.
+    Rows read are counted on staging, independently of cleaning, so a line lost in between would show. -#}
+with transactions as (
+    select * from {{ ref('stg_transactions') }}
+),
+
+lines as (
     select * from {{ ref('int_transaction_lines_classified') }}
 ),
 
@@ -8,7 +13,7 @@ reasons as (
 ),
 
 rows_read as (
-    select count(*) as row_count from lines
+    select count(*) as row_count from transactions
 ),
 
 rows_per_reason as (

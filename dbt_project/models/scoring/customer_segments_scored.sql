@@ -2,22 +2,22 @@
     without refitting: the run's stored transform (table feature_transform) is applied here, in SQL,
     with the contract's formula. Before the first `segkit cluster` the segkit tables do not exist; the
     model then builds an empty table with the same columns, so the very first `dbt build` still works. -#}
-{%- set segkit_tables = ['cluster_runs', 'feature_transform', 'segment_centroids', 'segment_assignment_history'] -%}
-{%- set state = namespace(ready=true, features=[]) -%}
-{%- for name in segkit_tables -%}
-    {%- set relation = source('segkit', name) -%}
-    {%- if execute and adapter.get_relation(
-            database=relation.database, schema=relation.schema, identifier=relation.identifier) is none -%}
+{%- set state = namespace(ready=true, features=[], relations={}) -%}
+{%- for name in ['cluster_runs', 'feature_transform', 'segment_centroids', 'segment_assignment_history'] -%}
+    {%- set relation = adapter.get_relation(database=this.database, schema=this.schema, identifier=name)
+        if execute else none -%}
+    {%- if execute and relation is none -%}
         {%- set state.ready = false -%}
     {%- endif -%}
+    {%- do state.relations.update({name: relation}) -%}
 {%- endfor -%}
 {%- if execute and state.ready -%}
     {#- The latest run's features, so only those columns are read (in the transform's order). -#}
     {%- set feature_query -%}
         select feature
-        from {{ source('segkit', 'feature_transform') }}
+        from {{ state.relations['feature_transform'] }}
         where run_id = (
-            select run_id from {{ source('segkit', 'cluster_runs') }} order by created_at desc, run_id desc limit 1
+            select run_id from {{ state.relations['cluster_runs'] }} order by created_at desc, run_id desc limit 1
         )
         order by feature_order
     {%- endset -%}
@@ -34,19 +34,19 @@ with customers as (
 {%- if state.ready %}
 
 runs as (
-    select * from {{ source('segkit', 'cluster_runs') }}
+    select * from {{ ref('stg_segkit__cluster_runs') }}
 ),
 
 transforms as (
-    select * from {{ source('segkit', 'feature_transform') }}
+    select * from {{ ref('stg_segkit__feature_transform') }}
 ),
 
 centroids as (
-    select * from {{ source('segkit', 'segment_centroids') }}
+    select * from {{ ref('stg_segkit__segment_centroids') }}
 ),
 
 assignment_history as (
-    select * from {{ source('segkit', 'segment_assignment_history') }}
+    select * from {{ ref('stg_segkit__segment_assignment_history') }}
 ),
 
 latest_run as (

@@ -1,0 +1,5 @@
+with source as (
+    select * from {{ source('segkit', 'cluster_runs') }}
+)
+
+select * from source

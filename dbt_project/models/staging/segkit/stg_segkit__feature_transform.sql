@@ -1,0 +1,5 @@
+with source as (
+    select * from {{ source('segkit', 'feature_transform') }}
+)
+
+select * from source

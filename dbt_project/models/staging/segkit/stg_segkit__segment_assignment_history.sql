@@ -1,0 +1,5 @@
+with source as (
+    select * from {{ source('segkit', 'segment_assignment_history') }}
+)
+
+select * from source
