@@ -105,10 +105,11 @@ def _check_values(model: StoredModel, customers: pd.DataFrame) -> None:
                           f"{', '.join(missing)}. Give a value for every feature and try again.")
     for feature, log in zip(model.features, model.parameters["log_transform"]):
         values = pd.to_numeric(customers[feature], errors="coerce")
-        bad = int((~np.isfinite(values.to_numpy(dtype=float))).sum())
-        if bad:
-            raise SegkitError(f"{bad:,} value(s) of {feature} are missing or not numbers. Give a number for "
-                              "every customer and feature and try again.")
+        bad = ~np.isfinite(values.to_numpy(dtype=float))
+        if bad.any():
+            rows = ", ".join(str(row + 1) for row in np.flatnonzero(bad)[:5])
+            raise SegkitError(f"{int(bad.sum()):,} value(s) of {feature} are missing or not numbers (data row "
+                              f"{rows}). Give a number for every customer and feature and try again.")
         if log and (values < 0).any():
             raise SegkitError(f"{feature} cannot be negative (it is log-transformed: days, counts or money). "
                               "Fix the input and try again.")
@@ -128,6 +129,10 @@ def assign_customers(db_path: Path, values: Mapping[str, float] | None = None, c
         customers = pd.DataFrame([dict(values)])
     with connect(db_path, read_only=True) as con:
         model = load_model(con, run_id)
+    unused = sorted(set(values or {}) - set(model.features))
+    if unused:
+        raise SegkitError(f"Run {model.run_id} does not use {', '.join(unused)}; it was fitted on "
+                          f"{', '.join(model.features)}. Give --value for those features only.")
     return score(model, customers)
 
 
