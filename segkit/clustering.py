@@ -6,8 +6,9 @@
     order_segments -> store_assignment -> profile_segments -> name_segments -> write_run
                                                       (one write transaction; a failure rolls it all back)
 
-Right after `order_segments`, `segkit.history` re-maps the ids to the previous run's (stable ids) and
-checks drift against the previous model; after `write_run` it records matches, drift and migration.
+Right after `order_segments`, `segkit.history` re-maps the ids to the previous run's (stable ids; the
+previous run has the same features, algorithm and k) and checks drift against that model; after
+`write_run` it records matches, drift and migration.
 
 Algorithms (Settings.algorithm) all give the same output, centroids in scaled space equal to the means of
 their clusters, via `fit_centroids`: ``kmeans`` (KMeans, explicit random_state and n_init), ``gmm`` (a
@@ -115,8 +116,10 @@ def run_clustering(settings: Settings, progress: Callable[[str], None] | None = 
         with step("assign", f"assigning {data.n_customers:,} customers in DuckDB"):
             centroids = order_segments(con, parameters, choice.centroids)
             # Stable ids: the previous run's ids for matching segments (segkit.history.match_segments).
-            matching = history.match_segments(con, features, parameters, centroids, limits.match_threshold)
+            matching = history.match_segments(con, features, parameters, centroids, limits.match_threshold,
+                                              settings.algorithm, data.analysis_date)
             centroids = matching.centroids
+            warnings += [matching.warning] if matching.warning else []
             segments_io.store_assignment(con, assignment_sql(parameters, centroids), data.sample["customer_id"])
             history.relabel_assignment(con, matching, segments_io.ASSIGNMENT)
         with step("profile", "profiling and naming segments"):

@@ -3,15 +3,21 @@
 Each clustering run calls three steps of this module inside its write transaction
 (see segkit.clustering.run_clustering):
 
-1. `match_segments`, right after the centroids are ordered. The previous run is the latest run on the
-   same features (runs on other features are never matched). Its centroids, stored in original units, are
-   put through the NEW run's transform, and every new centroid is paired with one previous centroid by
-   scipy's ``linear_sum_assignment`` on the Euclidean distance matrix (optimal one-to-one). A pair closer
-   than the match threshold keeps the previous id and name (``matched``); a new centroid without a pair
-   that close gets a new id, one above the largest id ever used on these features (``new``); a previous
-   segment left without a partner is recorded as ``disappeared``. The first run on a feature set keeps
-   ids 1..k (ordered by mean monetary_total, descending).
-2. `check_drift`, against that previous run (the model the data would otherwise be scored with).
+1. `match_segments`, right after the centroids are ordered. A run belongs to a lineage: the stored runs on
+   the same features, the same algorithm and the same k. Its previous run is the latest run of its lineage
+   whose analysis_date is on or before its own (ordered by analysis_date desc, then created_at desc; a run
+   on the same date is a rerun and still counts), so a run built as of an earlier date never looks forward
+   to a later one. The previous centroids, stored in original units, are put through the NEW run's
+   transform, and every new centroid is paired with one previous centroid by scipy's
+   ``linear_sum_assignment`` on the Euclidean distance matrix (optimal one-to-one). A pair closer than the
+   match threshold keeps the previous id and name (``matched``); a new centroid without a pair that close
+   gets a new id, one above the largest id ever used in the lineage (``new``); a previous segment left
+   without a partner is recorded as ``disappeared``. Without a previous run (a first run, or a change of
+   features, algorithm or k) the run starts a fresh lineage: ids 1..k ordered by mean monetary_total,
+   descending, and names from the naming rules; when other runs are stored, a run warning says so. Ids
+   and names are never carried across a change of k or algorithm: with a different number of segments
+   the nearest centroids are often different customers, and an old name on them misleads.
+2. `check_drift`, against that same previous run (none for a fresh lineage).
 3. `record_run`, after the run's rows are written: tables ``segment_matches``, ``feature_reference_bins``,
    ``drift_checks`` and ``segment_migration``.
 
@@ -50,8 +56,8 @@ Migration between any two runs, from ``segment_assignment_history`` (customers p
     where f.run_id = $from_run_id and t.run_id = $to_run_id
     group by all
 
-Every run stores this against its previous run (same features) in ``segment_migration``; `migration`
-runs it for any two runs.
+Every run stores this against its previous run (as defined in step 1) in ``segment_migration``;
+`migration` runs it for any two runs.
 """
 
 from __future__ import annotations
@@ -71,13 +77,12 @@ from scipy.spatial.distance import cdist
 from segkit.assign import apply_transform, latest_run_id
 from segkit.config import Settings
 from segkit.errors import SegkitError
+from segkit.naming import is_slipping_away
 from segkit.warehouse import table_exists
 
 FEATURE_TABLE = "customer_rfm"
 PSI_FLOOR = 1e-4
 DECILES = tuple(round(0.1 * i, 1) for i in range(1, 10))
-# Names of segments whose customers are slipping away: flows into them are highlighted first.
-SLIPPING_WORDS = ("slipping", "at risk", "hibernat", "lost", "lapsed", "sleep", "can't lose")
 
 TABLES = {
     "segment_matches": """run_id varchar, previous_run_id varchar, segment_id integer, segment_name varchar,
@@ -122,33 +127,53 @@ class SegmentMatch:
 
 @dataclass(frozen=True)
 class Matching:
-    """How the segments of a new run map onto the previous run on the same features."""
+    """How the segments of a new run map onto its previous run (same features, algorithm and k)."""
 
     previous_run_id: str | None
     segment_ids: tuple[int, ...]      # the id of each row of `centroids`, ascending
     centroids: np.ndarray             # the new run's centroids re-ordered to follow segment_ids
     matches: tuple[SegmentMatch, ...]
     threshold: float
+    warning: str | None = None        # why ids and names start afresh, when earlier runs exist
 
     @property
     def kept_names(self) -> dict[int, str]:
         return {m.segment_id: m.previous_segment_name for m in self.matches if m.status == "matched"}
 
 
-def previous_run(con: duckdb.DuckDBPyConnection, features: Sequence[str]) -> str | None:
-    """The latest stored run on exactly these features, or None."""
-    return latest_run_id(con, tuple(features)) if table_exists(con, "cluster_runs") else None
+def lineage_runs(con: duckdb.DuckDBPyConnection, features: Sequence[str], algorithm: str, k: int,
+                 on_or_before: date | None = None) -> list[str]:
+    """The stored runs on these features with this algorithm and k, newest first (analysis_date desc, then
+    created_at desc); only those with an analysis_date on or before `on_or_before` when it is given."""
+    if not table_exists(con, "cluster_runs"):
+        return []
+    rows = con.execute("""select run_id, features from cluster_runs
+                          where algorithm = $algorithm and chosen_k = $k
+                              and ($on_or_before is null or analysis_date <= $on_or_before)
+                          order by analysis_date desc nulls last, created_at desc, run_id desc""",
+                       {"algorithm": algorithm, "k": int(k), "on_or_before": on_or_before}).fetchall()
+    return [run_id for run_id, stored in rows if tuple(json.loads(stored)) == tuple(features)]
+
+
+def previous_run(con: duckdb.DuckDBPyConnection, features: Sequence[str], algorithm: str, k: int,
+                 analysis_date: date | None) -> str | None:
+    """The run a new run as of analysis_date continues: the latest of its lineage on or before that date
+    (a rerun on the same date counts), or None. See the module docstring."""
+    runs = lineage_runs(con, features, algorithm, k, analysis_date)
+    return runs[0] if runs else None
 
 
 def match_segments(con: duckdb.DuckDBPyConnection, features: Sequence[str], parameters: pd.DataFrame,
-                   centroids: np.ndarray, threshold: float) -> Matching:
+                   centroids: np.ndarray, threshold: float, algorithm: str,
+                   analysis_date: date | None) -> Matching:
     """Give the new centroids (scaled by `parameters`, in id order 1..k) stable ids; see the module docstring."""
     centroids = np.asarray(centroids, dtype=float)
-    previous = previous_run(con, features)
+    k = len(centroids)
+    previous = previous_run(con, features, algorithm, k, analysis_date)
     if previous is None:
-        ids = tuple(range(1, len(centroids) + 1))
+        ids = tuple(range(1, k + 1))
         matches = tuple(SegmentMatch(i, None, None, None, None, "new") for i in ids)
-        return Matching(None, ids, centroids, matches, threshold)
+        return Matching(None, ids, centroids, matches, threshold, _fresh_lineage_warning(con, algorithm, k))
 
     rows = con.execute("select segment_id, segment_name, feature, value from segment_centroids where run_id = ?",
                        [previous]).df()
@@ -159,7 +184,7 @@ def match_segments(con: duckdb.DuckDBPyConnection, features: Sequence[str], para
     distances = cdist(centroids, previous_scaled)
     new_rows, old_rows = linear_sum_assignment(distances)
 
-    next_id = _max_segment_id(con, features) + 1
+    next_id = _max_segment_id(con, lineage_runs(con, features, algorithm, k)) + 1
     ids: list[int | None] = [None] * len(centroids)
     matches = []
     paired_old = set()
@@ -181,14 +206,21 @@ def match_segments(con: duckdb.DuckDBPyConnection, features: Sequence[str], para
     return Matching(previous, tuple(int(ids[i]) for i in order), centroids[order], tuple(matches), threshold)
 
 
-def _max_segment_id(con: duckdb.DuckDBPyConnection, features: Sequence[str]) -> int:
-    runs = [run_id for run_id, stored in con.execute("select run_id, features from cluster_runs").fetchall()
-            if tuple(json.loads(stored)) == tuple(features)]
+def _fresh_lineage_warning(con: duckdb.DuckDBPyConnection, algorithm: str, k: int) -> str | None:
+    """Why a run starts afresh, or None for the first run in the database (nothing to continue)."""
+    if not table_exists(con, "cluster_runs") or not con.execute("select count(*) from cluster_runs").fetchall()[0][0]:
+        return None
+    return (f"No earlier run with the same features, algorithm and k ({algorithm}, k={k}); "
+            "segment ids and names start afresh.")
+
+
+def _max_segment_id(con: duckdb.DuckDBPyConnection, runs: Sequence[str]) -> int:
+    """The largest segment id any of these runs used (in segment_centroids or segment_matches)."""
     used = con.execute("select max(segment_id) from segment_centroids where list_contains(?, run_id)",
-                       [runs]).fetchall()[0][0]
+                       [list(runs)]).fetchall()[0][0]
     if table_exists(con, "segment_matches"):
         recorded = con.execute("select max(segment_id) from segment_matches where list_contains(?, run_id)",
-                               [runs]).fetchall()[0][0]
+                               [list(runs)]).fetchall()[0][0]
         used = max(used or 0, recorded or 0)
     return int(used or 0)
 
@@ -484,7 +516,7 @@ def summarize_migration(con: duckdb.DuckDBPyConnection, from_run_id: str, to_run
     moved = rows[~stayed_mask]
     flows = [Flow(r.from_segment_name, r.to_segment_name, from_labels[int(r.from_segment_id)],
                   to_labels[int(r.to_segment_id)], int(r.customers), float(r.revenue),
-                  _is_slipping(r.to_segment_name) and not _is_slipping(r.from_segment_name))
+                  is_slipping_away(r.to_segment_name) and not is_slipping_away(r.from_segment_name))
              for r in moved.itertuples() if r.customers >= minimum]
     flows.sort(key=lambda f: (not f.is_slipping, -f.revenue, -f.customers))
     return MigrationSummary(from_run_id, to_run_id, dates.get(from_run_id), dates.get(to_run_id),
@@ -496,10 +528,6 @@ def summarize_migration(con: duckdb.DuckDBPyConnection, from_run_id: str, to_run
 def _labels(rows: pd.DataFrame, side: str) -> dict[int, str]:
     pairs = rows[[f"{side}_segment_id", f"{side}_segment_name"]].drop_duplicates().sort_values(f"{side}_segment_id")
     return {int(i): f"{n} ({int(i)})" for i, n in pairs.itertuples(index=False)}
-
-
-def _is_slipping(name: str) -> bool:
-    return any(word in str(name).lower() for word in SLIPPING_WORDS)
 
 
 def migration_view(con: duckdb.DuckDBPyConnection, run_id: str, minimum: int = 1):

@@ -1,9 +1,11 @@
 """A series of monthly snapshots: for each month start, `dbt build` as of that date, then cluster.
 
 Each snapshot rebuilds the feature mart with var ``analysis_date`` set to the month start (features use
-only lines dated before it), checks drift against the previous model, refits with `run_clustering`
-(which keeps segment ids stable and stores the migration, see segkit.history), and summarises the
-migration from the previous snapshot.
+only lines dated before it), refits with `run_clustering` (which keeps segment ids stable and stores the
+migration, see segkit.history), and reports drift of the new data against the previous model and the
+migration from it. The previous model is the run's previous run as segkit.history defines it: same
+features, algorithm and k, analysis date on or before the snapshot's, so with a fixed k each snapshot
+continues the one before and a series never compares against a later date.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, Callable
 from segkit.config import Settings
 from segkit.dbt_runner import run_dbt
 from segkit.errors import SegkitError
-from segkit.history import DriftReport, MigrationSummary, check_drift, previous_run, summarize_migration, thresholds
+from segkit.history import DriftReport, MigrationSummary, check_drift, summarize_migration, thresholds
 from segkit.warehouse import connect
 
 
@@ -29,7 +31,7 @@ class Snapshot:
     segments: tuple[tuple[int, str, int], ...]    # segment id, name, customers
     matches: tuple[tuple[str, int], ...]          # status, segments
     drift: DriftReport | None                     # the new data against the previous model, before refitting
-    migration: MigrationSummary | None            # from the previous snapshot
+    migration: MigrationSummary | None            # from the previous run (see the module docstring)
 
 
 def month_starts(start: date, end: date) -> list[date]:
@@ -56,12 +58,15 @@ def run_snapshots(settings: Settings, start: date, end: date, dbt_vars: dict[str
         say(f"dbt build as of {analysis_date}")
         run_dbt(settings.project_dir, settings.db_path,
                 dbt_vars={**(dbt_vars or {}), "analysis_date": str(analysis_date)})
-        with connect(settings.db_path, read_only=True) as con:
-            reference = previous_run(con, settings.features)
-            drift = check_drift(con, reference, limits) if reference else None
         say(f"clustering as of {analysis_date}")
         run = run_clustering(settings, progress=None)
         with connect(settings.db_path, read_only=True) as con:
+            # The run's own previous run (same features, algorithm and k, on or before this date), so drift
+            # and migration use the one segkit.history matched against. Neither customer_rfm nor that run
+            # changed during the refit, so the drift is still the new data against the previous model.
+            reference = con.execute("select any_value(previous_run_id) from segment_matches where run_id = ?",
+                                    [run.run_id]).fetchall()[0][0]
+            drift = check_drift(con, reference, limits) if reference else None
             matches = tuple(con.execute("""select status, count(*) from segment_matches where run_id = ?
                                            group by all order by status""", [run.run_id]).fetchall())
             summary = (summarize_migration(con, reference, run.run_id, minimum=settings.min_segment_size)

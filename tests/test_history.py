@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +37,12 @@ def query(db: Path, sql: str, params=None) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def two_runs(demo_db, tmp_path_factory) -> tuple[Path, str, str]:
-    """Run 1 on the demo data as shipped (analysis date at its end), run 2 rebuilt as of EARLIER."""
+    """Run 1 rebuilt as of EARLIER, run 2 on the demo data as shipped (analysis date at its end)."""
     db = tmp_path_factory.mktemp("history") / "two_runs.duckdb"
     shutil.copy(demo_db, db)
-    first = run_clustering(fast_settings(db)).run_id
     dbt_build(db, analysis_date=EARLIER)
+    first = run_clustering(fast_settings(db)).run_id
+    dbt_build(db)
     second = run_clustering(fast_settings(db)).run_id
     return db, first, second
 
@@ -85,8 +87,9 @@ def test_migration_balances_with_the_customers_in_both_runs(two_runs):
         summary = history.summarize_migration(con, first, second)
     assert again["customers"].sum() == migration["customers"].sum()
     assert summary.stayed + summary.moved == summary.customers_in_both == int(summary.matrix.to_numpy().sum())
-    # Going back in time, customers who only bought after EARLIER are absent from the second run.
-    assert summary.new_customers == 0
+    # Customers whose first purchase is after EARLIER are only in the second run.
+    customers = query(db, "select count(*) as n from segment_assignment_history where run_id = ?", [second])
+    assert summary.new_customers == customers["n"].iloc[0] - summary.customers_in_both > 0
 
 
 def test_the_report_shows_the_migration_against_the_previous_run(two_runs):
@@ -106,13 +109,16 @@ def test_the_report_shows_the_migration_against_the_previous_run(two_runs):
 def test_unmatched_segments_get_new_ids_and_disappeared_ones_are_recorded(two_runs, tmp_path):
     db = tmp_path / "copy.duckdb"
     shutil.copy(two_runs[0], db)
+    with connect(db) as con:  # a tenth of the customers gone, so the refit's centroids move a little
+        con.execute("delete from customer_rfm where hash(customer_id) % 10 = 0")
     # Nothing is close enough to count as the same segment.
-    run = run_clustering(fast_settings(db, k=4, match_threshold=0.000001))
+    run = run_clustering(fast_settings(db, match_threshold=0.000001))
     matches = query(db, "select * from segment_matches where run_id = ? order by segment_id", [run.run_id])
-    assert list(matches["status"].value_counts().sort_index().items()) == [("disappeared", 5), ("new", 4)]
+    assert set(matches["previous_run_id"]) == {two_runs[2]}
+    assert list(matches["status"].value_counts().sort_index().items()) == [("disappeared", 5), ("new", 5)]
     used = int(query(db, "select max(segment_id) as n from segment_centroids where run_id <> ?",
                      [run.run_id])["n"].iloc[0])
-    assert sorted(s.segment_id for s in run.segments) == list(range(used + 1, used + 5))
+    assert sorted(s.segment_id for s in run.segments) == list(range(used + 1, used + 6))
     assert query(db, "select count(*) as n from customer_segments where segment_id <= ?", [used])["n"].iloc[0] == 0
 
 
@@ -123,6 +129,64 @@ def test_runs_on_other_features_are_never_matched(two_runs, tmp_path):
     matches = query(db, "select * from segment_matches where run_id = ?", [run.run_id])
     assert matches["previous_run_id"].isna().all() and sorted(matches["segment_id"]) == [1, 2, 3]
     assert query(db, "select count(*) as n from segment_migration where to_run_id = ?", [run.run_id])["n"].iloc[0] == 0
+
+
+def fresh_start(db: Path, run_id: str) -> bool:
+    """True when run_id started a fresh lineage: no previous run, ids 1..k, no migration and no drift rows."""
+    matches = query(db, "select * from segment_matches where run_id = ? order by segment_id", [run_id])
+    stored = {table: query(db, f"select count(*) as n from {table} where {column} = ?", [run_id])["n"].iloc[0]
+              for table, column in (("segment_migration", "to_run_id"), ("drift_checks", "run_id"))}
+    return (matches["previous_run_id"].isna().all() and set(matches["status"]) == {"new"}
+            and list(matches["segment_id"]) == list(range(1, len(matches) + 1)) and stored == {
+                "segment_migration": 0, "drift_checks": 0})
+
+
+def test_a_change_of_k_starts_a_fresh_lineage_with_fresh_names(two_runs, demo_db, tmp_path):
+    db, alone = tmp_path / "copy.duckdb", tmp_path / "alone.duckdb"
+    shutil.copy(two_runs[0], db)
+    shutil.copy(demo_db, alone)  # the same customers as the last run of two_runs, with no run stored
+    run = run_clustering(fast_settings(db, k=3))
+    first_ever = run_clustering(fast_settings(alone, k=3))
+    assert fresh_start(db, run.run_id)
+    warning = ("No earlier run with the same features, algorithm and k (kmeans, k=3); "
+               "segment ids and names start afresh.")
+    assert warning in run.warnings
+    assert warning in json.loads(query(db, "select warnings from cluster_runs where run_id = ?",
+                                       [run.run_id])["warnings"].iloc[0])
+    # Named by the naming rules alone, exactly as a first run on the same data, not by the k=5 run's names.
+    assert [(s.segment_id, s.name) for s in run.segments] == [(s.segment_id, s.name) for s in first_ever.segments]
+    assert not any("start afresh" in w for w in first_ever.warnings), "nothing to continue in an empty database"
+    # Back to k=5: the k=5 lineage continues from its own latest run, not from the k=3 run in between.
+    again = run_clustering(fast_settings(db))
+    assert set(query(db, "select previous_run_id from segment_matches where run_id = ?",
+                     [again.run_id])["previous_run_id"]) == {two_runs[2]}
+
+
+def test_a_change_of_algorithm_starts_a_fresh_lineage(two_runs, tmp_path):
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(two_runs[0], db)
+    run = run_clustering(fast_settings(db, algorithm="gmm"))
+    assert fresh_start(db, run.run_id)
+    assert any("(gmm, k=5); segment ids and names start afresh" in warning for warning in run.warnings)
+
+
+def test_a_run_on_an_earlier_date_never_takes_a_later_run_as_its_previous_run(two_runs, tmp_path):
+    db, first, second = tmp_path / "copy.duckdb", two_runs[1], two_runs[2]
+    shutil.copy(two_runs[0], db)
+    # Stored: first (EARLIER), then second (the end of the data). Rebuild between the two and rerun.
+    dbt_build(db, analysis_date="2011-09-01")
+    between = run_clustering(fast_settings(db)).run_id
+    assert set(query(db, "select previous_run_id from segment_matches where run_id = ?",
+                     [between])["previous_run_id"]) == {first}
+    assert set(query(db, "select from_run_id from segment_migration where to_run_id = ?",
+                     [between])["from_run_id"]) == {first}
+    assert set(query(db, "select reference_run_id from drift_checks where run_id = ?",
+                     [between])["reference_run_id"]) == {first}
+    features = fast_settings(db).features
+    with connect(db, read_only=True) as con:  # a rerun on the same date continues the latest run of that date
+        assert history.previous_run(con, features, "kmeans", 5, date(2011, 9, 1)) == between
+        assert history.previous_run(con, features, "kmeans", 5, date(2011, 5, 31)) is None
+        assert history.previous_run(con, features, "kmeans", 5, None) == second
 
 
 def test_unchanged_data_shows_no_drift(two_runs):
