@@ -31,6 +31,7 @@ class NameRule:
     name: str
     description: str
     conditions: tuple[tuple[str, float | None, float | None], ...]  # (measure, min, max)
+    slipping_away: bool = False  # its customers are drifting away (revenue at risk, flows to watch)
 
 
 @dataclass(frozen=True)
@@ -49,16 +50,29 @@ def load_name_rules() -> tuple[NameRule, ...]:
     for entry in data.get("rule", []):
         entry = dict(entry)
         name, description = entry.pop("name"), entry.pop("description", "")
+        slipping_away = entry.pop("slipping_away", False)
+        if not isinstance(slipping_away, bool):
+            raise SegkitError(f"segment_names.toml: rule {name!r} has slipping_away = {slipping_away!r}; "
+                              "use true or false.")
         conditions = []
         for measure, bounds in entry.items():
             if measure not in RATIO_STATS and measure not in ABSOLUTE_STATS:
                 raise SegkitError(f"segment_names.toml: rule {name!r} uses unknown measure {measure!r}; "
                                   f"use one of {', '.join([*RATIO_STATS, *ABSOLUTE_STATS])}.")
             conditions.append((measure, bounds.get("min"), bounds.get("max")))
-        rules.append(NameRule(name, description, tuple(conditions)))
+        rules.append(NameRule(name, description, tuple(conditions), slipping_away))
     if not rules or rules[-1].conditions:
         raise SegkitError("segment_names.toml must end with a fallback rule that has no conditions.")
     return tuple(rules)
+
+
+def is_slipping_away(name: str) -> bool:
+    """Whether a segment name comes from a rule marked `slipping_away = true` in segment_names.toml.
+
+    A suffix in brackets is ignored ("Lost (4)" is "Lost"); user-chosen names are never slipping away.
+    """
+    base = str(name).split(" (")[0]
+    return any(rule.slipping_away for rule in load_name_rules() if rule.name == base)
 
 
 @lru_cache(maxsize=None)
@@ -269,6 +283,14 @@ def number(value: float) -> str:
 
 
 def money(value: float, currency: str = "") -> str:
+    """An amount with thousands separators and the currency: a code made of letters goes after
+    (5,732,241 GBP), anything else is a symbol and goes in front (£5,732,241, US$1,200); none gives the number."""
     value = float(value)
-    text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
-    return f"{currency}{text}" if currency else text
+    text = f"{abs(value):,.0f}" if abs(value) >= 100 else f"{abs(value):,.2f}"
+    sign = "-" if value < 0 and text.strip("0.,") else ""
+    currency = currency.strip()
+    if not currency:
+        return sign + text
+    if currency.isalpha():
+        return f"{sign}{text} {currency}"
+    return f"{sign}{currency}{text}"

@@ -11,11 +11,11 @@ import json
 import math
 import os
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection, Sequence
 
 import duckdb
 import jinja2
@@ -25,14 +25,13 @@ from markupsafe import Markup
 from segkit import charts
 from segkit.config import Settings
 from segkit.errors import SegkitError
-from segkit.naming import days as _days, describe_segment, money, name_segments, number as _num, percent, recommend
+from segkit.naming import (days as _days, describe_segment, is_slipping_away, money, name_segments, number as _num,
+                           percent, recommend)
 from segkit.warehouse import connect, require_table, table_exists
 
 SCATTER_SAMPLE_SIZE = 2_500
 CLUSTER_HINT = "Run `segkit cluster` first."
 DBT_HINT = "Run `dbt build` first."
-# Segment names whose customers are drifting away; the summary reports the revenue they hold.
-SLIPPING_NAMES = ("Big spenders slipping away", "At risk", "Hibernating", "Lost")
 RFM_SEGMENT_ORDER = ("Champions", "Loyal Customers", "Potential Loyalist", "New Customers", "Promising",
                      "Need Attention", "About To Sleep", "At Risk", "Can't Lose Them", "Hibernating", "Lost")
 FEATURE_LABELS = {
@@ -97,7 +96,7 @@ class QualityRow:
 
 @dataclass(frozen=True)
 class Table:
-    """A small count table with row and column labels; None cells are suppressed (fewer than the minimum)."""
+    """A small count table with row and column labels; None cells are hidden (see `suppress_counts`)."""
 
     row_labels: tuple[str, ...]
     col_labels: tuple[str, ...]
@@ -158,14 +157,15 @@ class ReportModel:
 
 def build_report_model(con: duckdb.DuckDBPyConnection, run_id: str | None, settings: Settings) -> ReportModel:
     """Read the stored tables for one run (the latest when run_id is None) and compute everything shown."""
-    for table in ("cluster_runs", "segment_profiles", "segment_feature_profiles", "k_selection", "customer_segments"):
+    for table in ("cluster_runs", "segment_profiles", "segment_feature_profiles", "k_selection",
+                  "segment_assignment_history"):
         require_table(con, table, CLUSTER_HINT)
     for table in ("customer_rfm", "customer_rfm_scores", "data_quality_summary"):
         require_table(con, table, DBT_HINT)
     run = _read_run(con, run_id)
     warnings = list(_json(run.get("warnings"), []))
     minimum = max(int(settings.min_segment_size), 1)
-    currency = str(getattr(settings, "currency", "") or run["settings"].get("currency", "") or "")
+    currency = settings.currency
 
     profiles = con.execute(
         "select * from segment_profiles where run_id = ? order by segment_id", [run["run_id"]]).df()
@@ -173,11 +173,13 @@ def build_report_model(con: duckdb.DuckDBPyConnection, run_id: str | None, setti
         raise SegkitError(f"Run {run['run_id']} has no rows in segment_profiles; the run is incomplete. "
                           "Run `segkit cluster` again.")
     profiles = profiles.set_index("segment_id")
-    in_segments = con.execute("select count(*) from customer_segments where run_id = ?", [run["run_id"]]).fetchone()[0]
+    # segment_assignment_history keeps every run's members (customer_segments holds the latest run only).
+    in_segments = con.execute("select count(*) from segment_assignment_history where run_id = ?",
+                              [run["run_id"]]).fetchone()[0]
     if not in_segments:
-        raise SegkitError(f"customer_segments holds no customers for run {run['run_id']} (it keeps the latest run "
-                          "only). Re-render the latest run, or run `segkit cluster` again.")
-    members = "(select customer_id, segment_id from customer_segments where run_id = $run)"
+        raise SegkitError(f"segment_assignment_history holds no customers for run {run['run_id']}; the run is "
+                          "incomplete. Run `segkit cluster` again.")
+    members = "(select customer_id, segment_id from segment_assignment_history where run_id = $run)"
     population = _population(con, members, run["run_id"])
     gaps = dict(con.execute(
         f"""select s.segment_id, median(r.avg_days_between_orders)
@@ -227,7 +229,13 @@ def _migration(con: duckdb.DuckDBPyConnection, run_id: str, minimum: int) -> Mig
     """Movement against the previous run on the same features (segkit.history), None for a first run."""
     from segkit.history import migration_view
 
-    return migration_view(con, run_id, minimum=minimum)
+    view = migration_view(con, run_id, minimum=minimum)
+    if view is None:
+        return None
+    # The note under the matrix names the highlighted flows with their counts, so those are never
+    # picked to hide another cell.
+    counts = suppress_counts(view.table.counts, minimum, keep=view.highlights)
+    return replace(view, table=replace(view.table, counts=counts))
 
 
 def render_report(model: ReportModel) -> str:
@@ -247,7 +255,9 @@ def render_report(model: ReportModel) -> str:
         money=lambda v: _money(v, model.currency),
         decimal=lambda v, digits=2: "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:,.{digits}f}",
     )
-    return env.get_template("report.html.j2").render(m=model, charts=_charts(model), fewer=f"fewer than {model.min_segment_size:,} customers")
+    return env.get_template("report.html.j2").render(m=model, charts=_charts(model),
+                                                     fewer=f"fewer than {model.min_segment_size:,} customers",
+                                                     hidden=hidden_note(model.min_segment_size))
 
 
 def write_report(settings: Settings, run_id: str | None = None) -> Path:
@@ -399,7 +409,7 @@ def _round_sig(value: float, digits: int = 3) -> float:
 def _rfm_grid(con: duckdb.DuckDBPyConnection, minimum: int) -> Table:
     counts = {(r, f): n for r, f, n in con.execute(
         "select r_score, f_score, count(*) from customer_rfm_scores group by all").fetchall()}
-    rows = tuple(tuple(_suppress(counts.get((r, f), 0), minimum) for f in range(1, 6)) for r in range(5, 0, -1))
+    rows = suppress_counts([[counts.get((r, f), 0) for f in range(1, 6)] for r in range(5, 0, -1)], minimum)
     return Table(tuple(f"R{r}" for r in range(5, 0, -1)), tuple(f"F{f}" for f in range(1, 6)), rows)
 
 
@@ -412,13 +422,39 @@ def _crosstab(con: duckdb.DuckDBPyConnection, members: str, run_id: str, names: 
     present = {g for _, g in counts}
     columns = [g for g in RFM_SEGMENT_ORDER if g in present] + sorted(present - set(RFM_SEGMENT_ORDER))
     segment_ids = [i for i in sorted(names) if i not in small]
-    rows = tuple(tuple(_suppress(counts.get((i, g), 0), minimum) for g in columns) for i in segment_ids)
+    rows = suppress_counts([[counts.get((i, g), 0) for g in columns] for i in segment_ids], minimum)
     return Table(tuple(names[i] for i in segment_ids), tuple(columns), rows)
 
 
-def _suppress(count: int, minimum: int) -> int | None:
-    """Counts from 1 to minimum - 1 are hidden: a cell that small could point at individual customers."""
-    return None if 0 < count < minimum else int(count)
+def suppress_counts(counts: Sequence[Sequence[int | None]], minimum: int,
+                    keep: Collection[tuple[int, int]] = ()) -> tuple[tuple[int | None, ...], ...]:
+    """A count table with small cells hidden (None), and enough others that no hidden cell can be worked out.
+
+    Primary: counts from 1 to minimum - 1 (None on input counts as already hidden): a cell that small could
+    point at individual customers. Complementary: a row or column with exactly one hidden cell would give
+    that cell away by subtraction from its total (segment sizes are on the cards), so the smallest other
+    non-zero cell of that row or column is hidden too (a zero cell when there is none); repeated until no
+    row or column has a lone hidden cell. keep: (row, column) cells that are published elsewhere and so
+    are never picked as the second cell unless nothing else is left.
+    """
+    cells = [[None if n is None or 0 < n < minimum else int(n) for n in row] for row in counts]
+    n_rows, n_cols = len(cells), max((len(row) for row in cells), default=0)
+    lines = [[(r, c) for c in range(n_cols)] for r in range(n_rows)] + \
+            [[(r, c) for r in range(n_rows)] for c in range(n_cols)]
+    changed = True
+    while changed:
+        changed = False
+        for line in lines:
+            if sum(cells[r][c] is None for r, c in line) != 1:
+                continue
+            shown = [(r, c) for r, c in line if cells[r][c] is not None]
+            candidates = ([p for p in shown if cells[p[0]][p[1]] > 0 and p not in keep]
+                          or [p for p in shown if p not in keep] or shown)
+            if candidates:
+                r, c = min(candidates, key=lambda p: (-(cells[p[0]][p[1]] > 0), cells[p[0]][p[1]], p))
+                cells[r][c] = None
+                changed = True
+    return tuple(tuple(row) for row in cells)
 
 
 def _quality(con: duckdb.DuckDBPyConnection) -> tuple[QualityRow, ...]:
@@ -497,7 +533,7 @@ def _summary(cards: tuple[SegmentCard, ...], run: dict[str, Any], population: pd
         if largest is not top:
             lines.append(f"The largest segment, {largest.name}, is {_percent(largest.customer_share)} of customers "
                          f"and {_percent(largest.revenue_share)} of revenue.")
-        slipping = [c for c in shown if c.name.split(" (")[0] in SLIPPING_NAMES]
+        slipping = [c for c in shown if is_slipping_away(c.name)]
         if slipping:
             at_risk = sum(c.revenue or 0 for c in slipping)
             people = sum(c.customers or 0 for c in slipping)
@@ -553,12 +589,18 @@ def _charts(model: ReportModel) -> dict[str, Markup]:
 
 def _count_heatmap(table: Table, label: str, corner: str, minimum: int, cell_width: int = 80) -> Markup:
     largest = max([n for row in table.counts for n in row if n is not None] + [1])
+    # Every hidden cell reads the same, so a small cell cannot be told from the one hidden to protect it.
     cells = [[(charts.sequential_colour(n / largest) if n is not None else "#eeeeee",
-               f"{n:,}" if n is not None else f"<{minimum}",
-               f"{r} × {c}: " + (f"{n:,} customers" if n is not None else f"fewer than {minimum} customers"))
+               f"{n:,}" if n is not None else "hidden",
+               f"{r} × {c}: " + (f"{n:,} customers" if n is not None else hidden_note(minimum)))
               for c, n in zip(table.col_labels, row)] for r, row in zip(table.row_labels, table.counts)]
     return charts.heatmap(table.row_labels, table.col_labels, cells, label=label, cell_width=cell_width, corner=corner,
                            suppressed_text=f"fewer than {minimum:,} customers")
+
+
+def hidden_note(minimum: int) -> str:
+    return (f"hidden: fewer than {minimum:,} customers, or hidden so that such a cell "
+            "cannot be worked out from the totals")
 
 
 def _measure(value: float, unit: str, currency: str) -> str:

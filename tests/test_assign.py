@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from sklearn.neighbors import NearestCentroid
 
 from segkit.assign import apply_transform, load_model, score
 from segkit.cli import cli
@@ -65,9 +66,14 @@ def test_sql_scoring_agrees_with_scikit_learn_predict_for_every_customer(cluster
     np.testing.assert_array_equal(sql["segment_id"].to_numpy(), fitted["segment_id"].to_numpy())
     np.testing.assert_allclose(sql["distance_to_centroid"], python["distance_to_centroid"], rtol=1e-9, atol=1e-12)
     assert list(sql["segment_name"]) == list(python["segment_name"])
-    # The transform is the contract's formula: scaled centroids map back through it.
+    # A real scikit-learn estimator, not segkit's own score(): NearestCentroid fitted on the run's stored
+    # centroids (one scaled row per segment id, so each class centroid is that row) predicts the nearest one.
     X = apply_transform(model.parameters, rfm[list(model.features)].to_numpy(dtype=float))
     assert np.isfinite(X).all() and X.shape == (len(rfm), len(model.features))
+    with np.errstate(invalid="ignore"):  # one row per class: the within-class spread (unused here) is 0 / 0
+        estimator = NearestCentroid().fit(model.centroids, np.asarray(model.segment_ids))
+    np.testing.assert_array_equal(estimator.centroids_, model.centroids)
+    np.testing.assert_array_equal(sql["segment_id"].to_numpy(), estimator.predict(X))
 
 
 def test_a_new_customer_gets_a_segment_from_dbt_build_alone(clustered_db, tmp_path):

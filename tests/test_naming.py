@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from segkit.errors import SegkitError
-from segkit.naming import (describe_segment, load_name_rules, load_recommendation_rules, name_segments,
-                           recommend)
+from segkit.naming import (describe_segment, is_slipping_away, load_name_rules, load_recommendation_rules, money,
+                           name_segments, recommend)
 
 POPULATION = pd.Series({
     "median_recency_days": 100.0, "median_frequency": 2.0, "median_monetary_total": 500.0,
@@ -101,3 +101,19 @@ def test_user_named_segments_get_the_default_recommendation():
     advice = recommend("VIP club", profiles(CLEAR_CUT).loc[1], POPULATION, median_days_between_orders=20)
     assert "1,111 customers" in advice.goal
     assert any("15 days" in action for action in advice.actions)
+
+
+def test_slipping_away_is_one_flag_in_the_rules_file():
+    flagged = {rule.name for rule in load_name_rules() if rule.slipping_away}
+    assert flagged == {"Big spenders slipping away", "At risk", "Lost", "Hibernating"}
+    assert is_slipping_away("Lost") and is_slipping_away("At risk (4)")  # migration labels carry the id
+    assert not is_slipping_away("Champions") and not is_slipping_away("Steady middle (lapsed, typical frequency, low spend)")
+    assert not is_slipping_away("Lost causes")  # a user's own name never counts
+
+
+def test_money_puts_a_symbol_in_front_and_a_code_after():
+    assert money(5_732_241.4, "£") == "£5,732,241"
+    assert money(5_732_241.4, "GBP") == "5,732,241 GBP"
+    assert money(-12.5, "€") == "-€12.50"
+    assert money(1_200, "US$") == "US$1,200"
+    assert money(42) == "42.00"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -13,7 +14,8 @@ import pytest
 from segkit.config import Settings
 from segkit.errors import SegkitError
 from segkit.clustering import run_clustering
-from segkit.report import build_report_model, render_report, write_report
+from segkit.history import migration
+from segkit.report import Table, build_report_model, render_report, suppress_counts, write_report
 from segkit.warehouse import connect
 
 SECTION_IDS = ("summary", "segments", "sizes", "profiles", "customers-map", "choosing-k", "rfm-grid", "crosstab",
@@ -169,7 +171,7 @@ def test_no_customer_id_appears_in_the_page(report_db, report_html):
 def test_no_customer_id_appears_even_as_a_substring_when_ids_are_distinctive(tmp_path):
     db = make_report_db(tmp_path / "segkit.duckdb", n_customers=800, first_id=0, k=4)
     with duckdb.connect(str(db)) as con:
-        for table in ("customer_rfm", "customer_rfm_scores", "customer_segments"):
+        for table in ("customer_rfm", "customer_rfm_scores", "customer_segments", "segment_assignment_history"):
             con.execute(f"update {table} set customer_id = 'CUST-' || customer_id || '-X'")
     html = write_report(settings_for(db)).read_text(encoding="utf-8")
     assert "CUST-" not in html
@@ -229,3 +231,87 @@ def test_unknown_run_and_missing_tables_are_explained(report_db, tmp_path):
     duckdb.connect(str(empty)).close()
     with pytest.raises(SegkitError, match="segkit cluster"):
         write_report(settings_for(empty))
+
+
+@pytest.fixture(scope="module")
+def two_runs_db(report_db, tmp_path_factory) -> tuple[Path, str, str]:
+    """A copy of report_db with a second run (same k, another seed): (path, older run id, newer run id)."""
+    db = tmp_path_factory.mktemp("two_runs") / "segkit.duckdb"
+    shutil.copy(report_db, db)
+    older, k = latest_run(db)
+    run_clustering(settings_for(db, k=k, seed=11, stability_resamples=2, write_report=False))
+    newer, _ = latest_run(db)
+    assert newer != older
+    return db, older, newer
+
+
+def test_an_older_run_is_rendered_from_its_own_members(two_runs_db):
+    db, older, newer = two_runs_db
+    with connect(db, read_only=True) as con:
+        model = build_report_model(con, older, settings_for(db, min_segment_size=1))  # nothing hidden
+        sizes = dict(con.execute("select segment_id, customers from segment_profiles where run_id = ?",
+                                 [older]).fetchall())
+    assert model.run.run_id == older and model.migration is None  # the older run was the first one
+    assert {c.segment_id: c.customers for c in model.segments} == sizes
+    assert sum(n or 0 for row in model.crosstab.counts for n in row) == sum(sizes.values()) == 3_000
+    path = write_report(settings_for(db), run_id=older)
+    assert path.name == f"segments_{older}.html" and older in path.read_text(encoding="utf-8")
+
+
+def test_currency_is_shown_with_revenue_figures(report_db):
+    with connect(report_db, read_only=True) as con:
+        symbol = build_report_model(con, None, settings_for(report_db, currency="£"))
+        code = build_report_model(con, None, settings_for(report_db, currency="GBP"))
+    top = max(symbol.segments, key=lambda c: c.revenue_share)
+    assert symbol.currency == "£" and code.currency == "GBP"
+    assert f"bring £{top.revenue:,.0f} (" in " ".join(symbol.summary)
+    assert f"bring {top.revenue:,.0f} GBP (" in " ".join(code.summary)
+    html = render_report(symbol)
+    assert f"<dd>£{top.revenue:,.0f}</dd>" in html  # the segment card's revenue
+
+
+def test_slipping_away_revenue_comes_from_the_naming_rules(report_db):
+    with connect(report_db, read_only=True) as con:
+        model = build_report_model(con, None, settings_for(report_db))
+        renamed = build_report_model(con, None, settings_for(
+            report_db, segment_names={c.segment_id: f"Group {c.segment_id}" for c in model.segments}))
+    slipping = [c for c in model.segments if c.name.split(" (")[0] in ("Big spenders slipping away", "At risk",
+                                                                        "Hibernating", "Lost")]
+    assert slipping, [c.name for c in model.segments]
+    line = next(line for line in model.summary if "drifting away" in line)
+    assert f"{sum(c.customers for c in slipping):,} customers" in line
+    assert not any("drifting away" in line for line in renamed.summary)  # user names never count
+
+
+def lone_hidden_cells(table: Table) -> list[str]:
+    """Rows and columns with exactly one hidden cell: that cell is its total minus the cells shown."""
+    columns = list(zip(*table.counts)) if table.counts else []
+    return [f"row {label}" for label, row in zip(table.row_labels, table.counts) if sum(n is None for n in row) == 1
+            ] + [f"column {label}" for label, col in zip(table.col_labels, columns)
+                 if len(col) > 1 and sum(n is None for n in col) == 1]
+
+
+def test_complementary_suppression_leaves_no_lone_hidden_cell():
+    # The reviewer's case: 956 shown next to a hidden 20, under a segment of 976 customers.
+    assert suppress_counts([[956, 20], [3_000, 1_200]], 400) == ((None, None), (None, None))
+    # The second cell is the smallest non-zero one left, and never a cell to keep (published elsewhere).
+    assert suppress_counts([[500, 5, 450, 800], [600, 700, 900, 1_000]], 400, keep={(0, 2)}) == (
+        (None, None, 450, 800), (None, None, 900, 1_000))
+    # With only zeros left, a zero is hidden: two hidden cells with a known sum cannot be told apart.
+    assert suppress_counts([[500, 5, 0], [0, 0, 7_000]], 400) == ((None, None, 0), (None, None, 7_000))
+    assert suppress_counts([[0, 400], [401, 402]], 400) == ((0, 400), (401, 402))
+
+
+def test_no_hidden_cell_of_any_count_table_can_be_worked_out(two_runs_db):
+    db, older, newer = two_runs_db
+    with connect(db, read_only=True) as con:
+        small = sorted(n for n in migration(con, older, newer)["customers"] if n > 0)
+        for minimum in (small[0] + 1, 400):
+            model = build_report_model(con, newer, settings_for(db, min_segment_size=minimum))
+            assert model.migration is not None
+            for table in (model.rfm_grid, model.crosstab, model.migration.table):
+                assert not lone_hidden_cells(table), (minimum, table)
+                assert all(n is None or n == 0 or n >= minimum for row in table.counts for n in row)
+            assert any(n is None for row in model.migration.table.counts for n in row)
+    html = render_report(model)
+    assert "hidden so that such a cell cannot be worked out" in html and f"<{minimum}" not in html
