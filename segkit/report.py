@@ -409,7 +409,9 @@ def _round_sig(value: float, digits: int = 3) -> float:
 def _rfm_grid(con: duckdb.DuckDBPyConnection, minimum: int) -> Table:
     counts = {(r, f): n for r, f, n in con.execute(
         "select r_score, f_score, count(*) from customer_rfm_scores group by all").fetchall()}
-    rows = suppress_counts([[counts.get((r, f), 0) for f in range(1, 6)] for r in range(5, 0, -1)], minimum)
+    # Score totals are not shown anywhere, so only the small cells themselves are hidden.
+    rows = suppress_counts([[counts.get((r, f), 0) for f in range(1, 6)] for r in range(5, 0, -1)], minimum,
+                           published=(False, False))
     return Table(tuple(f"R{r}" for r in range(5, 0, -1)), tuple(f"F{f}" for f in range(1, 6)), rows)
 
 
@@ -422,36 +424,38 @@ def _crosstab(con: duckdb.DuckDBPyConnection, members: str, run_id: str, names: 
     present = {g for _, g in counts}
     columns = [g for g in RFM_SEGMENT_ORDER if g in present] + sorted(present - set(RFM_SEGMENT_ORDER))
     segment_ids = [i for i in sorted(names) if i not in small]
-    rows = suppress_counts([[counts.get((i, g), 0) for g in columns] for i in segment_ids], minimum)
+    # Segment sizes are on the cards; classic RFM segment totals are not shown.
+    rows = suppress_counts([[counts.get((i, g), 0) for g in columns] for i in segment_ids], minimum,
+                           published=(True, False))
     return Table(tuple(names[i] for i in segment_ids), tuple(columns), rows)
 
 
-def suppress_counts(counts: Sequence[Sequence[int | None]], minimum: int,
-                    keep: Collection[tuple[int, int]] = ()) -> tuple[tuple[int | None, ...], ...]:
+def suppress_counts(counts: Sequence[Sequence[int | None]], minimum: int, keep: Collection[tuple[int, int]] = (),
+                    published: tuple[bool, bool] = (True, True)) -> tuple[tuple[int | None, ...], ...]:
     """A count table with small cells hidden (None), and enough others that no hidden cell can be worked out.
 
     Primary: counts from 1 to minimum - 1 (None on input counts as already hidden): a cell that small could
-    point at individual customers. Complementary: a row or column with exactly one hidden cell would give
-    that cell away by subtraction from its total (segment sizes are on the cards), so the smallest other
-    non-zero cell of that row or column is hidden too (a zero cell when there is none); repeated until no
-    row or column has a lone hidden cell. keep: (row, column) cells that are published elsewhere and so
-    are never picked as the second cell unless nothing else is left.
+    point at individual customers. Complementary: where the totals of rows (published[0]) or columns
+    (published[1]) appear elsewhere in the report, a row or column with exactly one hidden cell would give
+    it away by subtraction, so the smallest other non-zero cell of that line is hidden too; repeated until
+    no such line has a lone hidden cell. Zeros are never hidden: a line whose other cells are all zero has a
+    total below the minimum, and such segments are suppressed whole. keep: (row, column) cells published
+    elsewhere, picked as the second cell only when nothing else is left.
     """
     cells = [[None if n is None or 0 < n < minimum else int(n) for n in row] for row in counts]
     n_rows, n_cols = len(cells), max((len(row) for row in cells), default=0)
-    lines = [[(r, c) for c in range(n_cols)] for r in range(n_rows)] + \
-            [[(r, c) for r in range(n_rows)] for c in range(n_cols)]
+    lines = ([[(r, c) for c in range(n_cols)] for r in range(n_rows)] if published[0] else []) + \
+            ([[(r, c) for r in range(n_rows)] for c in range(n_cols)] if published[1] else [])
     changed = True
     while changed:
         changed = False
         for line in lines:
             if sum(cells[r][c] is None for r, c in line) != 1:
                 continue
-            shown = [(r, c) for r, c in line if cells[r][c] is not None]
-            candidates = ([p for p in shown if cells[p[0]][p[1]] > 0 and p not in keep]
-                          or [p for p in shown if p not in keep] or shown)
+            shown = [(r, c) for r, c in line if cells[r][c]]
+            candidates = [p for p in shown if p not in keep] or shown
             if candidates:
-                r, c = min(candidates, key=lambda p: (-(cells[p[0]][p[1]] > 0), cells[p[0]][p[1]], p))
+                r, c = min(candidates, key=lambda p: (cells[p[0]][p[1]], p))
                 cells[r][c] = None
                 changed = True
     return tuple(tuple(row) for row in cells)

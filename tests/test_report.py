@@ -283,12 +283,14 @@ def test_slipping_away_revenue_comes_from_the_naming_rules(report_db):
     assert not any("drifting away" in line for line in renamed.summary)  # user names never count
 
 
-def lone_hidden_cells(table: Table) -> list[str]:
-    """Rows and columns with exactly one hidden cell: that cell is its total minus the cells shown."""
-    columns = list(zip(*table.counts)) if table.counts else []
-    return [f"row {label}" for label, row in zip(table.row_labels, table.counts) if sum(n is None for n in row) == 1
-            ] + [f"column {label}" for label, col in zip(table.col_labels, columns)
-                 if len(col) > 1 and sum(n is None for n in col) == 1]
+def lone_hidden_cells(table: Table, rows: bool = True, columns: bool = True) -> list[str]:
+    """Rows and columns with exactly one hidden cell and a non-zero cell shown: the hidden one is the total
+    minus the cells shown. (With only zeros shown, the total is below the minimum and hidden with its segment.)"""
+    def lone(line):
+        return sum(n is None for n in line) == 1 and any(n for n in line if n is not None)
+    found = [f"row {label}" for label, row in zip(table.row_labels, table.counts) if rows and lone(row)]
+    found += [f"column {label}" for label, col in zip(table.col_labels, zip(*table.counts)) if columns and lone(col)]
+    return found
 
 
 def test_complementary_suppression_leaves_no_lone_hidden_cell():
@@ -297,9 +299,14 @@ def test_complementary_suppression_leaves_no_lone_hidden_cell():
     # The second cell is the smallest non-zero one left, and never a cell to keep (published elsewhere).
     assert suppress_counts([[500, 5, 450, 800], [600, 700, 900, 1_000]], 400, keep={(0, 2)}) == (
         (None, None, 450, 800), (None, None, 900, 1_000))
-    # With only zeros left, a zero is hidden: two hidden cells with a known sum cannot be told apart.
-    assert suppress_counts([[500, 5, 0], [0, 0, 7_000]], 400) == ((None, None, 0), (None, None, 7_000))
+    # Zeros are never hidden, so hiding does not cascade through empty cells.
+    assert suppress_counts([[500, 5, 0], [0, 0, 7_000]], 400) == ((None, None, 0), (0, 0, 7_000))
     assert suppress_counts([[0, 400], [401, 402]], 400) == ((0, 400), (401, 402))
+    # Only lines whose totals are published elsewhere need a second hidden cell.
+    assert suppress_counts([[956, 20], [3_000, 1_200]], 400, published=(True, False)) == (
+        (None, None), (3_000, 1_200))
+    assert suppress_counts([[956, 20], [3_000, 1_200]], 400, published=(False, False)) == (
+        (956, None), (3_000, 1_200))
 
 
 def test_no_hidden_cell_of_any_count_table_can_be_worked_out(two_runs_db):
@@ -309,8 +316,10 @@ def test_no_hidden_cell_of_any_count_table_can_be_worked_out(two_runs_db):
         for minimum in (small[0] + 1, 400):
             model = build_report_model(con, newer, settings_for(db, min_segment_size=minimum))
             assert model.migration is not None
+            # Segment sizes are published, classic RFM segment and score totals are not.
+            assert not lone_hidden_cells(model.crosstab, columns=False), (minimum, model.crosstab)
+            assert not lone_hidden_cells(model.migration.table), (minimum, model.migration.table)
             for table in (model.rfm_grid, model.crosstab, model.migration.table):
-                assert not lone_hidden_cells(table), (minimum, table)
                 assert all(n is None or n == 0 or n >= minimum for row in table.counts for n in row)
             assert any(n is None for row in model.migration.table.counts for n in row)
     html = render_report(model)
