@@ -77,7 +77,7 @@ from scipy.spatial.distance import cdist
 from segkit.assign import apply_transform, latest_run_id
 from segkit.config import Settings
 from segkit.errors import SegkitError
-from segkit.naming import is_slipping_away
+from segkit.naming import is_slipping_away, money
 from segkit.warehouse import table_exists
 
 FEATURE_TABLE = "customer_rfm"
@@ -530,7 +530,7 @@ def _labels(rows: pd.DataFrame, side: str) -> dict[int, str]:
     return {int(i): f"{n} ({int(i)})" for i, n in pairs.itertuples(index=False)}
 
 
-def migration_view(con: duckdb.DuckDBPyConnection, run_id: str, minimum: int = 1):
+def migration_view(con: duckdb.DuckDBPyConnection, run_id: str, minimum: int = 1, currency: str = ""):
     """The report's migration block for run_id against its previous run, or None when there is none.
 
     Cells with fewer than `minimum` customers are suppressed (None), like the report's other small groups.
@@ -549,17 +549,20 @@ def migration_view(con: duckdb.DuckDBPyConnection, run_id: str, minimum: int = 1
     rows, columns = list(summary.matrix.index), list(summary.matrix.columns)
     table = Table(tuple(rows), tuple(columns), counts)
     highlights = frozenset((rows.index(f.from_label), columns.index(f.to_label)) for f in summary.top_flows)
-    return MigrationView(previous, run_id, table, migration_note(con, summary, run_id), highlights)
+    return MigrationView(previous, run_id, table, migration_note(con, summary, run_id, currency), highlights)
 
 
-def migration_note(con: duckdb.DuckDBPyConnection, summary: MigrationSummary, run_id: str) -> str:
+def migration_note(con: duckdb.DuckDBPyConnection, summary: MigrationSummary, run_id: str,
+                   currency: str = "") -> str:
     """The words under the migration matrix: what moved, the flows that matter, and drift."""
     share = summary.moved / summary.customers_in_both if summary.customers_in_both else 0.0
     parts = [f"From {summary.from_analysis_date} to {summary.to_analysis_date}, {summary.moved:,} of "
              f"{summary.customers_in_both:,} customers ({share:.0%}) changed segment, taking "
-             f"{summary.revenue_moved:,.0f} of revenue with them; {summary.new_customers:,} customers are new."]
+             f"{money(summary.revenue_moved, currency)} of revenue with them; "
+             f"{summary.new_customers:,} customers are new."]
     if summary.top_flows:
-        flows = "; ".join(f"{f.from_segment} to {f.to_segment}: {f.customers:,} customers, {f.revenue:,.0f} revenue"
+        flows = "; ".join(f"{f.from_segment} to {f.to_segment}: {f.customers:,} customers, "
+                          f"{money(f.revenue, currency)} revenue"
                           + (" (slipping away)" if f.is_slipping else "") for f in summary.top_flows)
         parts.append(f"Flows that matter most: {flows}.")
     if table_exists(con, "segment_matches"):

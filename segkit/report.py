@@ -220,16 +220,16 @@ def build_report_model(con: duckdb.DuckDBPyConnection, run_id: str | None, setti
         crosstab=_crosstab(con, members, run["run_id"], names, small, minimum),
         quality=_quality(con),
         warnings=tuple(warnings),
-        migration=_migration(con, run["run_id"], minimum),
+        migration=_migration(con, run["run_id"], minimum, currency),
         versions=_versions(run),
     )
 
 
-def _migration(con: duckdb.DuckDBPyConnection, run_id: str, minimum: int) -> MigrationView | None:
+def _migration(con: duckdb.DuckDBPyConnection, run_id: str, minimum: int, currency: str) -> MigrationView | None:
     """Movement against the previous run on the same features (segkit.history), None for a first run."""
     from segkit.history import migration_view
 
-    view = migration_view(con, run_id, minimum=minimum)
+    view = migration_view(con, run_id, minimum=minimum, currency=currency)
     if view is None:
         return None
     # The note under the matrix names the highlighted flows with their counts, so those are never

@@ -95,8 +95,9 @@ def test_migration_balances_with_the_customers_in_both_runs(two_runs):
 def test_the_report_shows_the_migration_against_the_previous_run(two_runs):
     db, first, second = two_runs
     with connect(db, read_only=True) as con:
-        model = build_report_model(con, None, fast_settings(db))
+        model = build_report_model(con, None, fast_settings(db, currency="£"))
     assert model.migration is not None
+    assert "£" in model.migration.note, "revenue moved is shown in the report's currency"
     assert (model.migration.previous_run_id, model.migration.current_run_id) == (first, second)
     assert "changed segment" in model.migration.note and "Drift since the previous model" in model.migration.note
     table = model.migration.table
