@@ -49,6 +49,9 @@ class Settings:
         }
 
 
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
 def _segment_names(value: Any) -> dict[int, str]:
     if isinstance(value, str):
         # SEGKIT_SEGMENT_NAMES='1 = "VIP", 3 = "Weekend regulars"' (TOML inline-table syntax)
@@ -60,7 +63,7 @@ _CASTS = {
     "features": lambda v: tuple(f.strip() for f in v.split(",") if f.strip()) if isinstance(v, str) else tuple(v),
     "winsor_quantiles": lambda v: tuple(float(q) for q in (v.split(",") if isinstance(v, str) else v)),
     "segment_names": _segment_names,
-    "write_report": lambda v: v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes"),
+    "write_report": lambda v: v if isinstance(v, bool) else _BOOLEANS[str(v).strip().lower()],
     "report_path": lambda v: Path(v),
     "db_path": lambda v: Path(v),
     "project_dir": lambda v: Path(v),
@@ -94,7 +97,7 @@ def _cast(name: str, value: Any) -> Any:
     cast = _CASTS.get(name) or (int if name == "k" else type(default))
     try:
         return cast(value)
-    except (TypeError, ValueError, AttributeError, tomllib.TOMLDecodeError):
+    except (TypeError, ValueError, AttributeError, KeyError, tomllib.TOMLDecodeError):
         raise SegkitError(f"The setting {name}={value!r} cannot be read. Examples: features = "
                           "'recency_days,frequency,monetary_total', winsor_quantiles = '0.001,0.999', "
                           "segment_names = '1 = \"VIP\", 3 = \"Weekend regulars\"', k_max = 8.") from None
@@ -116,6 +119,10 @@ def _validate(settings: Settings) -> None:
         raise SegkitError(f"The k range {settings.k_min}..{settings.k_max} is invalid; it needs 2 <= k_min <= k_max.")
     if settings.k is not None and settings.k < 2:
         raise SegkitError(f"--k {settings.k} is invalid; a segmentation needs at least 2 segments.")
+    for name, lowest in (("fit_sample_size", 2), ("silhouette_sample_size", 2), ("stability_resamples", 0),
+                         ("min_segment_size", 1)):
+        if getattr(settings, name) < lowest:
+            raise SegkitError(f"The setting {name}={getattr(settings, name)} is too small; it must be at least {lowest}.")
     quantiles = settings.winsor_quantiles
     if len(quantiles) != 2 or not 0 <= quantiles[0] < quantiles[1] <= 1:
         raise SegkitError(f"winsor_quantiles={settings.winsor_quantiles} is invalid: give two quantiles, "

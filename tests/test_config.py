@@ -61,9 +61,12 @@ def test_segment_names_and_quantiles_from_the_environment(project, monkeypatch):
     assert settings.winsor_quantiles == (0.01, 0.99)
 
 
-@pytest.mark.parametrize("name, value", [("SEGKIT_WINSOR_QUANTILES", "abc"), ("SEGKIT_WINSOR_QUANTILES", "0.9,0.1"),
-                                         ("SEGKIT_SEGMENT_NAMES", "{1: X}"), ("SEGKIT_K_MAX", "ten")])
-def test_unreadable_environment_settings_are_explained(project, monkeypatch, name, value):
+@pytest.mark.parametrize("name, value", [
+    ("SEGKIT_WINSOR_QUANTILES", "abc"), ("SEGKIT_WINSOR_QUANTILES", "0.9,0.1"), ("SEGKIT_SEGMENT_NAMES", "{1: X}"),
+    ("SEGKIT_K_MAX", "ten"), ("SEGKIT_WRITE_REPORT", "maybe"), ("SEGKIT_FIT_SAMPLE_SIZE", "0"),
+    ("SEGKIT_SILHOUETTE_SAMPLE_SIZE", "1"), ("SEGKIT_MIN_SEGMENT_SIZE", "-5"), ("SEGKIT_STABILITY_RESAMPLES", "-1"),
+])
+def test_unreadable_or_out_of_range_environment_settings_are_explained(project, monkeypatch, name, value):
     monkeypatch.setenv(name, value)
-    with pytest.raises(SegkitError, match="cannot be read|invalid"):
+    with pytest.raises(SegkitError, match="cannot be read|invalid|too small"):
         load_settings(project_dir=project)
