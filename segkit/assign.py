@@ -110,9 +110,11 @@ def _check_values(model: StoredModel, customers: pd.DataFrame) -> None:
             rows = ", ".join(str(row + 1) for row in np.flatnonzero(bad)[:5])
             raise SegkitError(f"{int(bad.sum()):,} value(s) of {feature} are missing or not numbers (data row "
                               f"{rows}). Give a number for every customer and feature and try again.")
-        if log and (values < 0).any():
-            raise SegkitError(f"{feature} cannot be negative (it is log-transformed: days, counts or money). "
-                              "Fix the input and try again.")
+        negative = (values < 0).to_numpy()
+        if log and negative.any():
+            rows = ", ".join(str(row + 1) for row in np.flatnonzero(negative)[:5])
+            raise SegkitError(f"{feature} cannot be negative (it is log-transformed: days, counts or money); "
+                              f"see data row {rows}. Fix the input and try again.")
 
 
 def assign_customers(db_path: Path, values: Mapping[str, float] | None = None, csv_path: Path | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,9 +25,11 @@ class DbtResult:
 
     @property
     def summary(self) -> str:
-        """dbt's closing 'Done. PASS=… WARN=… ERROR=…' line."""
-        done = [line for line in self.output.splitlines() if "Done. PASS=" in line]
-        return done[-1].strip() if done else "dbt finished."
+        """dbt's closing 'Done. PASS=… WARN=…' line, after the lines of any node that warned."""
+        lines = self.output.splitlines()
+        warned = [line.strip() for line in lines if re.search(r"\d+ of \d+ WARN\b", line)]
+        done = [line.strip() for line in lines if "Done. PASS=" in line]
+        return "\n".join(warned + (done[-1:] or ["dbt finished."]))
 
 
 def dbt_executable() -> str:
