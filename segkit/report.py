@@ -180,15 +180,18 @@ def build_report_model(con: duckdb.DuckDBPyConnection, run_id: str | None, setti
         raise SegkitError(f"segment_assignment_history holds no customers for run {run['run_id']}; the run is "
                           "incomplete. Run `segkit cluster` again.")
     members = "(select customer_id, segment_id from segment_assignment_history where run_id = $run)"
+    analysis_dates = [row[0] for row in con.execute("select distinct analysis_date from customer_rfm").fetchall()]
+    if analysis_dates and str(analysis_dates[0]) != run["analysis_date"]:
+        # Population figures, gaps, the map and the grids read customer_rfm: mixing dates would mislead.
+        raise SegkitError(
+            f"customer_rfm now holds features as of {analysis_dates[0]}, but run {run['run_id']} was fitted as of "
+            f"{run['analysis_date']}. Rebuild the features for that date first: "
+            f"dbt build --vars '{{analysis_date: {run['analysis_date']}}}', then run segkit report again.")
     population = _population(con, members, run["run_id"])
     gaps = dict(con.execute(
         f"""select s.segment_id, median(r.avg_days_between_orders)
             from {members} as s join customer_rfm as r using (customer_id) group by all""",
         {"run": run["run_id"]}).fetchall())
-    analysis_dates = [row[0] for row in con.execute("select distinct analysis_date from customer_rfm").fetchall()]
-    if analysis_dates and str(analysis_dates[0]) != run["analysis_date"]:
-        warnings.append(f"customer_rfm was rebuilt for analysis date {analysis_dates[0]} after this run "
-                        f"({run['analysis_date']}); the RFM grid and cross-tab use the current scores.")
 
     names = {int(i): str(n) for i, n in profiles["segment_name"].items()}
     if settings.segment_names:
@@ -200,6 +203,10 @@ def build_report_model(con: duckdb.DuckDBPyConnection, run_id: str | None, setti
             renamed = name_segments(profiles, population, overrides) if clash else {}
             names = {i: overrides.get(i) or renamed.get(i) or n for i, n in names.items()}
     small = {i for i, n in profiles["customers"].items() if int(n) < minimum}
+    if len(small) == 1 and len(profiles) > 2:
+        # The total is printed, so one hidden segment's size would be the total minus the others: hide the
+        # next smallest too.
+        small.add(min((i for i in profiles.index if i not in small), key=lambda i: (profiles.at[i, "customers"], i)))
     cards = tuple(_card(int(i), names[int(i)], row, population, gaps.get(int(i)), int(i) in small, minimum, currency)
                   for i, row in profiles.iterrows())
 
@@ -256,7 +263,7 @@ def render_report(model: ReportModel) -> str:
         decimal=lambda v, digits=2: "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:,.{digits}f}",
     )
     return env.get_template("report.html.j2").render(m=model, charts=_charts(model),
-                                                     fewer=f"fewer than {model.min_segment_size:,} customers",
+                                                     fewer=_fewer(model.min_segment_size),
                                                      hidden=hidden_note(model.min_segment_size))
 
 
@@ -578,7 +585,7 @@ def _charts(model: ReportModel) -> dict[str, Markup]:
     out["profiles"] = charts.heatmap(names, model.feature_labels, heat_cells,
                                      label="Segment means per feature; colour shows the distance from all customers "
                                            "(blue below, orange above, in standard deviations)",
-                                     suppressed_text=f"fewer than {model.min_segment_size:,} customers")
+                                     suppressed_text=_fewer(model.min_segment_size))
     colours = {c.segment_id: (c.name, c.colour) for c in model.segments}
     out["scatter"] = charts.scatter(
         [(colours[i][0], colours[i][1], points) for i, points in model.scatter],
@@ -600,6 +607,11 @@ def _count_heatmap(table: Table, label: str, corner: str, minimum: int, cell_wid
               for c, n in zip(table.col_labels, row)] for r, row in zip(table.row_labels, table.counts)]
     return charts.heatmap(table.row_labels, table.col_labels, cells, label=label, cell_width=cell_width, corner=corner,
                            suppressed_text=f"fewer than {minimum:,} customers")
+
+
+def _fewer(minimum: int) -> str:
+    return (f"fewer than {minimum:,} customers, or hidden with it so that a smaller segment's size cannot be "
+            "worked out from the total")
 
 
 def hidden_note(minimum: int) -> str:

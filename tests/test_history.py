@@ -17,6 +17,7 @@ from segkit.assign import apply_transform
 from segkit.cli import cli
 from segkit.clustering import run_clustering
 from segkit.config import Settings
+from segkit.errors import SegkitError
 from segkit.report import build_report_model
 from segkit.snapshots import month_starts
 from segkit.warehouse import connect
@@ -229,3 +230,10 @@ def test_every_new_command_has_help_with_an_example():
     for command in ("snapshots", "assign", "drift"):
         result = CliRunner().invoke(cli, [command, "--help"])
         assert result.exit_code == 0 and "Example:" in result.output
+
+
+def test_reporting_a_run_on_features_of_another_date_asks_for_a_rebuild(two_runs):
+    db, first, second = two_runs
+    with connect(db, read_only=True) as con:
+        with pytest.raises(SegkitError, match=f"dbt build --vars '{{analysis_date: {EARLIER}}}'"):
+            build_report_model(con, first, fast_settings(db))
