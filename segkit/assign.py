@@ -1,7 +1,7 @@
 """Assign customers to the segments of a stored run without refitting (read-only on the database).
 
 A stored run is its feature transform (table ``feature_transform``) and its centroids in scaled units
-(table ``segment_centroids``). `apply_transform` is the contract's formula in numpy,
+(table ``segment_centroids``). `segkit.features.apply_transform` is the contract's formula in numpy,
 
     scaled = (min(max(log1p(x) if log_transform else x, clip_lower), clip_upper) - center) / scale
 
@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.metrics import pairwise_distances_argmin
 
 from segkit.errors import SegkitError
+from segkit.features import apply_transform
 from segkit.warehouse import connect, require_table
 
 CLUSTER_HINT = "Run `segkit cluster` first to fit segments."
@@ -68,15 +69,6 @@ def load_model(con, run_id: str | None = None) -> StoredModel:
     features = tuple(parameters["feature"])
     return StoredModel(run_id, features, parameters, tuple(int(i) for i in wide.index), tuple(names),
                        wide[list(features)].to_numpy(dtype=float))
-
-
-def apply_transform(parameters: pd.DataFrame, values: np.ndarray) -> np.ndarray:
-    """Original units -> scaled units with a stored transform (rows of feature_transform, in feature order)."""
-    X = np.array(values, dtype=float, ndmin=2)
-    logged = parameters["log_transform"].to_numpy(dtype=bool)
-    X[:, logged] = np.log1p(X[:, logged])
-    X = np.clip(X, parameters["clip_lower"].to_numpy(dtype=float), parameters["clip_upper"].to_numpy(dtype=float))
-    return (X - parameters["center"].to_numpy(dtype=float)) / parameters["scale"].to_numpy(dtype=float)
 
 
 def score(model: StoredModel, customers: pd.DataFrame) -> pd.DataFrame:

@@ -24,6 +24,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from segkit.warehouse import quote_identifier
+
 LOG_FEATURES = frozenset({
     "recency_days", "tenure_days", "frequency", "monetary_total", "avg_order_value",
     "avg_days_between_orders", "returns_total", "distinct_products",
@@ -80,11 +82,20 @@ def transform_parameters(pipeline: Pipeline, features: Sequence[str]) -> pd.Data
 
 def scaled_sql(parameters: pd.Series) -> str:
     """The SQL expression for one feature's scaled value (one row of transform_parameters)."""
-    column = f'cast("{parameters.feature}" as double)'
+    column = f"cast({quote_identifier(parameters.feature)} as double)"
     value = f"ln(1 + {column})" if parameters.log_transform else column
     lower, upper, center, scale = (f"cast({float(parameters[name])!r} as double)"
                                    for name in ("clip_lower", "clip_upper", "center", "scale"))
     return f"((least(greatest({value}, {lower}), {upper}) - {center}) / {scale})"
+
+
+def apply_transform(parameters: pd.DataFrame, values: np.ndarray) -> np.ndarray:
+    """Original units -> scaled units with a stored transform (rows of feature_transform, in feature order)."""
+    X = np.array(values, dtype=float, ndmin=2)
+    logged = parameters["log_transform"].to_numpy(dtype=bool)
+    X[:, logged] = np.log1p(X[:, logged])
+    X = np.clip(X, parameters["clip_lower"].to_numpy(dtype=float), parameters["clip_upper"].to_numpy(dtype=float))
+    return (X - parameters["center"].to_numpy(dtype=float)) / parameters["scale"].to_numpy(dtype=float)
 
 
 def unscale(parameters: pd.DataFrame, scaled: np.ndarray) -> np.ndarray:

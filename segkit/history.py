@@ -74,13 +74,14 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
-from segkit.assign import apply_transform, latest_run_id
+from segkit.assign import latest_run_id
 from segkit.config import Settings
 from segkit.errors import SegkitError
+from segkit.features import apply_transform, scaled_sql
 from segkit.naming import is_slipping_away, money
+from segkit.segments_io import FEATURE_TABLE, insert_rows
 from segkit.warehouse import table_exists
 
-FEATURE_TABLE = "customer_rfm"
 PSI_FLOOR = 1e-4
 DECILES = tuple(round(0.1 * i, 1) for i in range(1, 10))
 
@@ -278,33 +279,25 @@ class DriftReport:
         }
 
 
-def scaled_features_sql(features: Sequence[str]) -> str:
-    """customer_id, feature, value_scaled for every customer of customer_rfm, with the transform of run $run_id."""
-    values = "\n            union all ".join(
-        f"select customer_id, '{f}' as feature, cast({_quote(f)} as double) as feature_value from {FEATURE_TABLE}"
-        for f in features)
-    return f"""
-        select v.customer_id, v.feature,
-            (least(greatest(case when t.log_transform then ln(1 + v.feature_value) else v.feature_value end,
-                t.clip_lower), t.clip_upper) - t.center) / t.scale as value_scaled
-        from ({values}) as v
-        join feature_transform as t on t.feature = v.feature and t.run_id = $run_id
-    """
+def scaled_features_sql(parameters: pd.DataFrame) -> str:
+    """customer_id, feature, value_scaled for every customer of customer_rfm, with a stored transform."""
+    return "\n        union all ".join(
+        f"select customer_id, '{row.feature}' as feature, {scaled_sql(row)} as value_scaled from {FEATURE_TABLE}"
+        for _, row in parameters.iterrows())
 
 
-def _run_features(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
-    return [row[0] for row in con.execute(
-        "select feature from feature_transform where run_id = ? order by feature_order", [run_id]).fetchall()]
+def _run_parameters(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:
+    return con.execute("select * from feature_transform where run_id = ? order by feature_order", [run_id]).df()
 
 
 def record_reference_bins(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     """Store the decile bins of each transformed feature over the run's fit sample (customer_segments)."""
-    features = _run_features(con, run_id)
-    values = scaled_features_sql(features)
-    fit = f"""select v.* from ({values}) as v
+    parameters = _run_parameters(con, run_id)
+    features = list(parameters["feature"])
+    fit = f"""select v.* from ({scaled_features_sql(parameters)}) as v
               join customer_segments as s on s.customer_id = v.customer_id and s.is_in_fit_sample"""
-    edges = con.execute(f"select feature, quantile_cont(value_scaled, {list(DECILES)}) from ({fit}) as f group by all",
-                        {"run_id": run_id}).fetchall()
+    edges = con.execute(
+        f"select feature, quantile_cont(value_scaled, {list(DECILES)}) from ({fit}) as f group by all").fetchall()
     rows = []
     for feature, cuts in edges:
         cuts = sorted(set(float(c) for c in cuts))
@@ -349,8 +342,9 @@ def check_drift(con: duckdb.DuckDBPyConnection, reference_run_id: str | None = N
     reference_run_id = reference_run_id or latest_run_id(con)
     if reference_run_id is None:
         return None
-    features = _run_features(con, reference_run_id)
-    values = scaled_features_sql(features)
+    parameters = _run_parameters(con, reference_run_id)
+    features = list(parameters["feature"])
+    values = scaled_features_sql(parameters)
     psi_rows = []
     if table_exists(con, "feature_reference_bins"):
         current = _bin_shares(con, reference_run_id, values)
@@ -418,10 +412,10 @@ def record_run(con: duckdb.DuckDBPyConnection, run_id: str, matching: Matching, 
         "previous_segment_id": m.previous_segment_id, "previous_segment_name": m.previous_segment_name,
         "distance": m.distance, "status": m.status,
     } for m in matching.matches])
-    _insert(con, "segment_matches", matches)
+    insert_rows(con, "segment_matches", matches)
     record_reference_bins(con, run_id)
     if drift is not None:
-        _insert(con, "drift_checks", drift_rows(run_id, drift))
+        insert_rows(con, "drift_checks", drift_rows(run_id, drift))
     if matching.previous_run_id is not None:
         con.execute(f"insert into segment_migration by name {MIGRATION_SQL}",
                     {"from_run_id": matching.previous_run_id, "to_run_id": run_id})
@@ -437,12 +431,6 @@ def drift_rows(run_id: str, drift: DriftReport) -> pd.DataFrame:
                  "threshold": drift.thresholds.drift_distance_ratio_threshold,
                  "exceeds_threshold": drift.distance_ratio > drift.thresholds.drift_distance_ratio_threshold})
     return pd.DataFrame(rows)
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> None:
-    con.register("segkit_history_rows", rows)
-    con.execute(f"insert into {table} by name select * from segkit_history_rows")
-    con.unregister("segkit_history_rows")
 
 
 # --------------------------------------------------------------------------------------------- migration
@@ -579,9 +567,5 @@ def migration_note(con: duckdb.DuckDBPyConnection, summary: MigrationSummary, ru
             parts.append("Drift since the previous model: " + (
                 "significant, so refitting was advisable." if drifted[0] else "none significant."))
     return " ".join(parts)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 

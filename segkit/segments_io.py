@@ -24,7 +24,7 @@ import pandas as pd
 
 from segkit.errors import SegkitError
 from segkit.features import LOG_FEATURES
-from segkit.warehouse import connect, require_table, table_exists
+from segkit.warehouse import connect, quote_identifier, require_table, table_exists
 
 FEATURE_TABLE = "customer_rfm"
 ASSIGNMENT = "segkit_assignment"  # temporary, lives only inside the write transaction
@@ -70,7 +70,7 @@ def read_features(db_path: Path, features: Sequence[str], sample_size: int, seed
         require_table(con, FEATURE_TABLE, "Run `dbt build` first to build the customer features.")
         _check_feature_names(con, features)
         n_customers, analysis_date = _check_values(con, features)
-        columns = ", ".join(_quote(c) for c in ["customer_id", *dict.fromkeys([*features, "monetary_total"])])
+        columns = ", ".join(map(quote_identifier, ["customer_id", *dict.fromkeys([*features, "monetary_total"])]))
         fingerprint = _fingerprint(con, columns, n_customers)
         order = "customer_id" if n_customers <= sample_size else f"md5(customer_id || ':{int(seed)}')"
         sample = con.execute(
@@ -93,9 +93,8 @@ def _check_feature_names(con: duckdb.DuckDBPyConnection, features: Sequence[str]
 
 def _check_values(con: duckdb.DuckDBPyConnection, features: Sequence[str]) -> tuple[int, date | None]:
     checks = ", ".join(
-        f"count(*) filter (where {_quote(f)} is null or not isfinite(cast({_quote(f)} as double))), "
-        f"count(*) filter (where {_quote(f)} < 0)"
-        for f in features
+        f"count(*) filter (where {q} is null or not isfinite(cast({q} as double))), count(*) filter (where {q} < 0)"
+        for q in map(quote_identifier, features)
     )
     row = con.execute(f"select count(*), max(analysis_date), {checks} from {FEATURE_TABLE}").fetchone()
     n_customers, analysis_date, counts = row[0], row[1], row[2:]
@@ -155,8 +154,8 @@ def profile_segments(con: duckdb.DuckDBPyConnection, features: Sequence[str]
                      ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     """Segment profiles (indexed by segment_id), the same stats for all customers, and per-feature profiles."""
     stats = ", ".join(
-        f"cast(median({_quote(c)}) as double) as median_{c}, cast(avg({_quote(c)}) as double) as mean_{c}"
-        for c in PROFILE_STATS
+        f"cast(median({q}) as double) as median_{c}, cast(avg({q}) as double) as mean_{c}"
+        for c, q in zip(PROFILE_STATS, map(quote_identifier, PROFILE_STATS))
     )
     joined = f"{ASSIGNMENT} as a join {FEATURE_TABLE} as r using (customer_id)"
     profiles = con.execute(f"""
@@ -169,8 +168,8 @@ def profile_segments(con: duckdb.DuckDBPyConnection, features: Sequence[str]
     profiles = profiles[["customers", "customer_share", "revenue", "revenue_share",
                          *(f"{kind}_{c}" for c in PROFILE_STATS for kind in ("median", "mean"))]]
 
-    as_double = ", ".join(f"cast({_quote(f)} as double) as {_quote(f)}" for f in features)
-    long = f"(unpivot (select a.segment_id, {as_double} from {joined}) on {', '.join(map(_quote, features))} " \
+    as_double = ", ".join(f"cast({quote_identifier(f)} as double) as {quote_identifier(f)}" for f in features)
+    long = f"(unpivot (select a.segment_id, {as_double} from {joined}) on {', '.join(map(quote_identifier, features))} " \
            "into name feature value value)"
     feature_profiles = con.execute(f"""
         with by_segment as (
@@ -218,8 +217,12 @@ def write_run(con: duckdb.DuckDBPyConnection, run_id: str, names: dict[int, str]
 
 
 def _append(con: duckdb.DuckDBPyConnection, table: str, run_id: str, rows: pd.DataFrame) -> None:
-    frame = rows.assign(run_id=run_id)
-    con.register("segkit_rows", frame)
+    insert_rows(con, table, rows.assign(run_id=run_id))
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> None:
+    """Append a DataFrame to a table, matching columns by name."""
+    con.register("segkit_rows", rows)
     con.execute(f"insert into {table} by name select * from segkit_rows")
     con.unregister("segkit_rows")
 
@@ -228,7 +231,3 @@ def run_id_taken(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
     if not table_exists(con, "cluster_runs"):
         return False
     return bool(con.execute("select count(*) from cluster_runs where run_id = ?", [run_id]).fetchone()[0])
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

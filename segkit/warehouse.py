@@ -71,6 +71,11 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         con.close()
 
 
+def quote_identifier(name: str) -> str:
+    """A column or table name as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     # fetchall, not fetchone: DuckDB 2 keeps a partly fetched result open, which blocks a later register().
     rows = con.execute(

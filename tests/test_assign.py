@@ -14,11 +14,12 @@ import pytest
 from click.testing import CliRunner
 from sklearn.neighbors import NearestCentroid
 
-from segkit.assign import apply_transform, load_model, score
+from segkit.assign import load_model, score
 from segkit.cli import cli
 from segkit.clustering import run_clustering
 from segkit.config import Settings
 from segkit.dbt_runner import run_dbt
+from segkit.features import apply_transform
 from segkit.warehouse import connect
 from tests.conftest import DEMO_DATA, ROOT, dbt_build
 

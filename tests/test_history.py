@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from segkit import history
-from segkit.assign import apply_transform
 from segkit.cli import cli
 from segkit.clustering import run_clustering
 from segkit.config import Settings
 from segkit.errors import SegkitError
+from segkit.features import apply_transform
 from segkit.report import build_report_model
 from segkit.snapshots import month_starts
 from segkit.warehouse import connect
