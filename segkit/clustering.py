@@ -86,6 +86,7 @@ class ClusterRun:
     warnings: tuple[str, ...]
     db_path: Path
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step
+    drift: history.DriftReport | None = None  # the data against the previous run's model, before refitting
 
     def to_json_dict(self) -> dict[str, Any]:
         """Plain JSON values (NaN becomes null), for `segkit cluster --json`."""
@@ -138,7 +139,7 @@ def run_clustering(settings: Settings, progress: Callable[[str], None] | None = 
     segments = tuple(SegmentSummary(s, names[s], int(p.customers), float(p.customer_share), float(p.revenue_share))
                      for s, p in profiles.iterrows())
     return ClusterRun(run_id, choice.k, choice.reason, settings.algorithm, data.n_customers, len(data.sample),
-                      segments, choice.scores, tuple(warnings), Path(settings.db_path), timings)
+                      segments, choice.scores, tuple(warnings), Path(settings.db_path), timings, drift)
 
 
 def fit_sample_size(settings: Settings) -> int:

@@ -18,7 +18,7 @@ from typing import Any, Callable
 from segkit.config import Settings
 from segkit.dbt_runner import run_dbt
 from segkit.errors import SegkitError
-from segkit.history import DriftReport, MigrationSummary, check_drift, summarize_migration, thresholds
+from segkit.history import DriftReport, MigrationSummary, summarize_migration
 from segkit.warehouse import connect
 
 
@@ -52,7 +52,6 @@ def run_snapshots(settings: Settings, start: date, end: date, dbt_vars: dict[str
 
     say = progress or (lambda message: None)
     settings = dataclasses.replace(settings, write_report=False)
-    limits = thresholds(settings)
     snapshots = []
     for analysis_date in month_starts(start, end):
         say(f"dbt build as of {analysis_date}")
@@ -61,19 +60,17 @@ def run_snapshots(settings: Settings, start: date, end: date, dbt_vars: dict[str
         say(f"clustering as of {analysis_date}")
         run = run_clustering(settings, progress=None)
         with connect(settings.db_path, read_only=True) as con:
-            # The run's own previous run (same features, algorithm and k, on or before this date), so drift
-            # and migration use the one segkit.history matched against. Neither customer_rfm nor that run
-            # changed during the refit, so the drift is still the new data against the previous model.
+            # The run's own previous run (same features, algorithm and k, on or before this date): the one
+            # segkit.history matched against, and run.drift was measured against.
             reference = con.execute("select any_value(previous_run_id) from segment_matches where run_id = ?",
                                     [run.run_id]).fetchall()[0][0]
-            drift = check_drift(con, reference, limits) if reference else None
             matches = tuple(con.execute("""select status, count(*) from segment_matches where run_id = ?
                                            group by all order by status""", [run.run_id]).fetchall())
             summary = (summarize_migration(con, reference, run.run_id, minimum=settings.min_segment_size)
                        if reference else None)
         snapshots.append(Snapshot(analysis_date, run.run_id, run.chosen_k, run.n_customers,
                                   tuple((s.segment_id, s.name, s.customers) for s in run.segments),
-                                  matches, drift, summary))
+                                  matches, run.drift, summary))
     return snapshots
 
 
