@@ -100,11 +100,11 @@ TABLES = {
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The documented thresholds of this module (see the module docstring)."""
+    """The documented thresholds of this module (see the module docstring); defaults are Settings'."""
 
-    match_threshold: float = 1.0
-    drift_psi_threshold: float = 0.25
-    drift_distance_ratio_threshold: float = 1.25
+    match_threshold: float = Settings.match_threshold
+    drift_psi_threshold: float = Settings.drift_psi_threshold
+    drift_distance_ratio_threshold: float = Settings.drift_distance_ratio_threshold
 
 
 def thresholds(settings: Settings) -> Thresholds:
