@@ -1,6 +1,5 @@
 {#- The one date every feature is measured at. Never the wall clock, so reruns reproduce. -#}
 {%- set analysis_date = var('analysis_date') -%}
-{%- set extraction_date = var('extraction_date') -%}
 
 with lines as (
     select * from {{ ref('int_transaction_lines_checked') }}
@@ -22,7 +21,7 @@ analysis_date as (
         true as is_default,
         {%- endif %}
         -- Recorded because lines dated after it were rejected as future_date.
-        {{ "cast('" ~ extraction_date ~ "' as date)" if extraction_date else 'current_date' }} as extraction_date
+        {{ extraction_date() }} as extraction_date
     from last_valid_line
 )
 

@@ -2,7 +2,6 @@
     Checks that need the analysis date come later, in int_transaction_lines_classified. -#}
 {%- set non_product_codes = var('non_product_codes') | map('upper') | list -%}
 {%- set cancellation_prefix = var('cancellation_prefix') -%}
-{%- set extraction_date = var('extraction_date') -%}
 
 with transactions as (
     select * from {{ ref('stg_transactions') }}
@@ -58,8 +57,7 @@ lines_checked as (
             ) then 'non_product_code'
             when coalesce(unit_price, abs(line_amount)) <= 0 then 'zero_or_negative_price'
             when abs(quantity) >= {{ var('extreme_quantity') }} then 'extreme_quantity'
-            when order_date > {{ "cast('" ~ extraction_date ~ "' as date)" if extraction_date else 'current_date' }}
-                then 'future_date'
+            when order_date > {{ extraction_date() }} then 'future_date'
         end as rejection_reason
     from lines_with_flags
 )
