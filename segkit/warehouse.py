@@ -28,13 +28,24 @@ def project_root() -> Path:
     return here
 
 
+def _profile_output(root: Path) -> dict:
+    """The active output of the segkit profile, from DBT_PROFILES_DIR or the repository root, as dbt reads it."""
+    folder = Path(os.environ.get("DBT_PROFILES_DIR") or root)
+    profiles = yaml.safe_load((folder / "profiles.yml").read_text())
+    return profiles[PROFILE_NAME]["outputs"][profiles[PROFILE_NAME]["target"]]
+
+
 def database_path(root: Path | None = None) -> Path:
     """The DuckDB file named by the dbt profile, so dbt and segkit never disagree about it."""
     root = root or project_root()
-    profiles = yaml.safe_load((root / "profiles.yml").read_text())
-    output = profiles[PROFILE_NAME]["outputs"][profiles[PROFILE_NAME]["target"]]
-    path = Path(_render_env_vars(str(output["path"])))
+    path = Path(_render_env_vars(str(_profile_output(root)["path"])))
     return path if path.is_absolute() else (root / path).resolve()
+
+
+def database_settings(root: Path | None = None) -> dict[str, str]:
+    """The profile's DuckDB `settings` (memory_limit, threads, temp_directory...), so segkit runs within dbt's limits."""
+    settings = _profile_output(root or project_root()).get("settings") or {}
+    return {str(name): _render_env_vars(str(value)) for name, value in settings.items()}
 
 
 def _render_env_vars(text: str) -> str:
@@ -50,12 +61,12 @@ def _render_env_vars(text: str) -> str:
 
 @contextmanager
 def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the database, turning DuckDB's lock error into advice, and always close it."""
+    """Open the database with the profile's DuckDB settings, turning a lock error into advice; always close it."""
     path = Path(path)
     if read_only and not path.exists():
         raise SegkitError(f"The database {path} does not exist yet. Run `dbt build` first to create it.")
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only, config=database_settings())
     except duckdb.IOException as error:
         if "lock" in str(error).lower():
             raise SegkitError(
@@ -67,6 +78,12 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         raise
     try:
         yield con
+    except duckdb.OutOfMemoryException:
+        raise SegkitError(
+            f"DuckDB ran out of memory working on {path}: the memory_limit in the `settings` of profiles.yml is too "
+            "low for this data. Raise it, or set temp_directory there so DuckDB can spill to disk, and run again. "
+            "Nothing was written: the previous results are as they were."
+        ) from None
     finally:
         con.close()
 

@@ -14,9 +14,10 @@ DEMO_DATA = ROOT / "data" / "demo" / "online_retail_demo.csv.gz"
 DEMO_TRUTH = ROOT / "data" / "demo" / "online_retail_demo_truth.csv"
 
 
-def dbt_build(db_path: Path, **dbt_vars) -> Path:
-    """Run the project's `dbt build` into db_path with the given vars; return db_path."""
-    run_dbt(ROOT, db_path, dbt_vars=dbt_vars or None)
+def dbt_build(db_path: Path, select: str | None = None, **dbt_vars) -> Path:
+    """Run the project's `dbt build` (of the nodes `select` names, else all) into db_path; return db_path."""
+    args = ("build", "--select", select) if select else ("build",)
+    run_dbt(ROOT, db_path, args=args, dbt_vars=dbt_vars or None)
     return db_path
 
 

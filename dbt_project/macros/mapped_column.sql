@@ -2,7 +2,7 @@
 {% macro mapped_column(name) -%}
     {%- set source_column = var('columns').get(name) -%}
     {%- if source_column -%}
-        nullif(trim(cast({{ adapter.quote(source_column) }} as {{ dbt.type_string() }})), '')
+        nullif(trim(cast({{ sql_identifier(source_column) }} as {{ dbt.type_string() }})), '')
     {%- else -%}
         cast(null as {{ dbt.type_string() }})
     {%- endif -%}

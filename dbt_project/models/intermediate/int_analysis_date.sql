@@ -14,7 +14,7 @@ last_valid_line as (
 analysis_date as (
     select
         {%- if analysis_date %}
-        cast('{{ analysis_date }}' as date) as analysis_date,
+        cast({{ sql_string(analysis_date) }} as date) as analysis_date,
         false as is_default,
         {%- else %}
         cast({{ dbt.dateadd('day', 1, 'last_order_date') }} as date) as analysis_date,

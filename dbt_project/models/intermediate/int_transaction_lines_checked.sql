@@ -21,7 +21,7 @@ lines_with_flags as (
         *,
         (
             {%- if cancellation_prefix %}
-            coalesce(order_id, '') like '{{ cancellation_prefix }}%' or
+            starts_with(coalesce(order_id, ''), {{ sql_string(cancellation_prefix) }}) or
             {%- endif %}
             coalesce(quantity, line_amount) < 0
         ) as is_return,
@@ -53,10 +53,13 @@ lines_checked as (
             when customer_id is null then 'missing_customer_id'
             when copy_number > 1 then 'duplicate'
             when product_id in (
-                {%- for code in non_product_codes %}'{{ code }}'{{ ', ' if not loop.last }}{% endfor -%}
+                {%- for code in non_product_codes %}{{ sql_string(code) }}{{ ', ' if not loop.last }}{% endfor -%}
             ) then 'non_product_code'
             when coalesce(unit_price, abs(line_amount)) <= 0 then 'zero_or_negative_price'
-            when abs(quantity) >= {{ var('extreme_quantity') }} then 'extreme_quantity'
+            when abs(quantity) >= {{ var('extreme_quantity') | float }} then 'extreme_quantity'
+            -- A billion per line is no retail purchase, and keeps customer totals far from overflowing.
+            when abs(line_amount) >= 1000000000 then 'extreme_amount'
+            when order_date < date '1900-01-01' then 'date_before_1900'
             when order_date > {{ extraction_date() }} then 'future_date'
         end as rejection_reason
     from lines_with_flags

@@ -25,8 +25,7 @@ lines_typed as (
     select
         transaction_line_id,
         line_fingerprint,
-        -- Spreadsheet exports write numeric ids as floats ('13085.0').
-        regexp_replace(customer_id_raw, '\.0+$', '') as customer_id,
+        {{ customer_id('customer_id_raw') }} as customer_id,
         order_id,
         product_id,
         product_category,
@@ -45,7 +44,9 @@ lines_typed as (
 lines_with_amounts as (
     select
         *,
-        cast(coalesce(line_amount_given, quantity * unit_price) as decimal(18, 4)) as line_amount,
+        -- Wide enough for any quantity times price; an absurd product is then unparseable, not a failed build.
+        try_cast(coalesce(line_amount_given, cast(quantity as decimal(38, 4)) * unit_price) as decimal(18, 4))
+            as line_amount,
         cast(ordered_at as date) as order_date
     from lines_typed
 )
