@@ -56,6 +56,7 @@ from segkit.errors import SegkitError
 from segkit.features import build_pipeline, scaled_sql, transform_parameters, unscale
 from segkit.model_selection import KChoice, KScore, choose_k, nearest_centroid, scan_k
 from segkit.naming import name_segments
+from segkit.warehouse import exclusive_run
 
 N_INIT = 4
 AGGLOMERATIVE_CAP = 10_000
@@ -94,7 +95,15 @@ class ClusterRun:
 
 
 def run_clustering(settings: Settings, progress: Callable[[str], None] | None = None) -> ClusterRun:
-    """Segment every customer in settings.db_path and store the results; see the module docstring."""
+    """Segment every customer in settings.db_path and store the results; see the module docstring.
+
+    Only one run at a time per database: a second one stops at once (exit code 3) instead of interleaving.
+    """
+    with exclusive_run(Path(settings.db_path), "cluster"):
+        return _run_clustering(settings, progress)
+
+
+def _run_clustering(settings: Settings, progress: Callable[[str], None] | None) -> ClusterRun:
     timings: dict[str, float] = {}
     step = partial(_step, timings, progress or (lambda message: None))
     features = list(settings.features)
@@ -258,7 +267,8 @@ def new_run_id(con: duckdb.DuckDBPyConnection, fingerprint: str, created_at: dat
 
 def segment_size_warnings(profiles: pd.DataFrame, names: dict[int, str], min_size: int) -> list[str]:
     sizes = profiles["customers"].reindex(list(names), fill_value=0)
-    return [f"Segment {s} ({names[s]}) has only {int(n):,} customers (min_segment_size is {min_size}); "
+    # No exact count: the warning is printed in the report, where a small segment's size must stay hidden.
+    return [f"Segment {s} ({names[s]}) has fewer than {min_size:,} customers (min_segment_size); "
             "consider a smaller k." for s, n in sizes.items() if n < min_size]
 
 

@@ -203,9 +203,9 @@ def build_report_model(con: duckdb.DuckDBPyConnection, run_id: str | None, setti
             renamed = name_segments(profiles, population, overrides) if clash else {}
             names = {i: overrides.get(i) or renamed.get(i) or n for i, n in names.items()}
     small = {i for i, n in profiles["customers"].items() if int(n) < minimum}
-    if len(small) == 1 and len(profiles) > 2:
+    if len(small) == 1:
         # The total is printed, so one hidden segment's size would be the total minus the others: hide the
-        # next smallest too.
+        # next smallest too (with two segments, both).
         small.add(min((i for i in profiles.index if i not in small), key=lambda i: (profiles.at[i, "customers"], i)))
     cards = tuple(_card(int(i), names[int(i)], row, population, gaps.get(int(i)), int(i) in small, minimum, currency)
                   for i, row in profiles.iterrows())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 from contextlib import contextmanager
@@ -86,6 +87,27 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         ) from None
     finally:
         con.close()
+
+
+@contextmanager
+def exclusive_run(path: Path, command: str) -> Iterator[None]:
+    """Hold an advisory lock beside the database for a whole command, so a second one stops at once.
+
+    DuckDB's own lock is held only while a connection is open; a command that reads, computes, then writes
+    would otherwise interleave with another. The lock file stays (empty); the OS releases the lock when the
+    process ends, even when it is killed.
+    """
+    lock_path = Path(f"{path}.{command}.lock")
+    with open(lock_path, "a") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SegkitError(
+                f"Another `segkit {command}` is running on {path}; only one may write its results at a time. "
+                "Wait for it to finish (its run will be the latest), then run again if you still need to.",
+                exit_code=EXIT_DATABASE_LOCKED,
+            ) from None
+        yield
 
 
 def quote_identifier(name: str) -> str:

@@ -16,8 +16,7 @@ lines_numbered as (
         {{ mapped_column('unit_price') }} as unit_price_raw,
         {{ mapped_column('line_amount') }} as line_amount_raw,
         upper({{ mapped_column('product_id') }}) as product_id,
-        {{ mapped_column('product_category') }} as product_category,
-        {{ mapped_column('country') }} as country
+        {{ mapped_column('product_category') }} as product_category
     from source
 ),
 
@@ -29,7 +28,6 @@ lines_typed as (
         order_id,
         product_id,
         product_category,
-        country,
         order_date_raw,
         quantity_raw,
         unit_price_raw,
