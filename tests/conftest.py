@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -62,3 +63,49 @@ def clustered_db(demo_db, tmp_path_factory) -> Path:
     result = segkit("cluster", "--k", "4", "--no-report", db_path=path)
     assert result.returncode == 0, result.stderr
     return path
+
+
+CLEANING_MODELS = ("stg_transactions", "int_transaction_lines_checked", "int_analysis_date",
+                   "int_transaction_lines_classified", "int_transactions_cleaned", "int_transactions_rejected",
+                   "data_quality_summary")
+_CATALOG = "cleaning"
+
+
+@dataclass(frozen=True)
+class CompiledCleaning:
+    """The compiled SQL of the real cleaning models (dbt compile), reading every CSV file in `folder`.
+
+    Running it takes milliseconds instead of a `dbt build`'s seconds, for tests with many small inputs.
+    """
+
+    folder: Path
+    sql: dict[str, str]
+
+    def run(self, files: dict[str, str]) -> duckdb.DuckDBPyConnection:
+        """Replace the input files, then build the models, in order, in a fresh in-memory database."""
+        for old in self.folder.glob("*.csv"):
+            old.unlink()
+        for name, text in files.items():
+            (self.folder / name).write_text(text, encoding="utf-8")
+        con = duckdb.connect()
+        con.execute(f"attach ':memory:' as {_CATALOG}")
+        con.execute(f"use {_CATALOG}")
+        seed = ROOT / "dbt_project" / "seeds" / "rejection_reasons.csv"
+        con.execute(f"create table rejection_reasons as select * from read_csv('{seed}')")
+        for model in CLEANING_MODELS:
+            con.execute(f"create {'view' if model.startswith('stg_') else 'table'} {model} as {self.sql[model]}")
+        return con
+
+    def __repr__(self) -> str:
+        return f"CompiledCleaning({self.folder})"
+
+
+@pytest.fixture(scope="session")
+def compiled_cleaning(tmp_path_factory) -> CompiledCleaning:
+    folder = tmp_path_factory.mktemp("cleaning")
+    run_dbt(ROOT, folder / f"{_CATALOG}.duckdb", args=("compile", "--select", " ".join(CLEANING_MODELS)),
+            dbt_vars={"transactions_path": str(folder / "*.csv"), "extraction_date": "2011-12-31"})
+    compiled = ROOT / "target" / "compiled" / "segkit" / "dbt_project" / "models"
+    # Unit tests compile to files of the same name under <models>.yml/ folders: skip those.
+    paths = {path.stem: path for path in compiled.rglob("*.sql") if not path.parent.name.endswith(".yml")}
+    return CompiledCleaning(folder, {model: paths[model].read_text() for model in CLEANING_MODELS})

@@ -9,7 +9,8 @@ import pandas as pd
 
 REASONS = (
     "unparseable", "missing_customer_id", "duplicate", "non_product_code", "zero_or_negative_price",
-    "extreme_quantity", "future_date", "after_analysis_date", "return_without_purchase",
+    "extreme_quantity", "extreme_amount", "date_before_1900", "future_date", "after_analysis_date",
+    "return_without_purchase",
 )
 
 
@@ -63,6 +64,8 @@ def classify_lines(raw: pd.DataFrame, columns: dict, date_format: str | None, no
         ("non_product_code", lines["product_id"].isin([c.upper() for c in non_product_codes])),
         ("zero_or_negative_price", price_or_amount <= 0),
         ("extreme_quantity", quantity.abs() >= extreme_quantity),
+        ("extreme_amount", lines["line_amount"].abs() >= 1_000_000_000),
+        ("date_before_1900", lines["order_date"] < pd.Timestamp("1900-01-01")),
         ("future_date", lines["order_date"] > pd.Timestamp(extraction_date)),
     ]
     reason = pd.Series([None] * len(lines), index=lines.index, dtype=object)

@@ -1,55 +1,28 @@
 """Property-based: generated batches of malformed lines through the compiled SQL of the real cleaning models.
 
-`dbt compile` runs once; each example then executes the compiled models, in dependency order, against a fresh
-in-memory database, so hypothesis can try many batches in seconds. Every line must end in exactly one of
+`dbt compile` runs once (the `compiled_cleaning` fixture); each example then executes the compiled models, in
+dependency order, in a fresh in-memory database, so hypothesis can try many batches in seconds. Every line must end in exactly one of
 int_transactions_cleaned and int_transactions_rejected, and data_quality_summary must balance.
 """
 
 from __future__ import annotations
 
 import csv
-from pathlib import Path
+import io
 
 import duckdb
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segkit.dbt_runner import run_dbt
-from tests.conftest import ROOT
-
 HEADER = ["Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price", "Customer ID", "Country"]
-CATALOG = "props"
-MODELS = ["stg_transactions", "int_transaction_lines_checked", "int_analysis_date",
-          "int_transaction_lines_classified", "int_transactions_cleaned", "int_transactions_rejected",
-          "data_quality_summary"]
 
 
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    """The input path the SQL reads, and the compiled SQL of each cleaning model."""
-    folder = tmp_path_factory.mktemp("props")
-    input_path = folder / "lines.csv"
-    run_dbt(ROOT, folder / f"{CATALOG}.duckdb", args=("compile", "--select", " ".join(MODELS)),
-            dbt_vars={"transactions_path": str(input_path), "extraction_date": "2011-12-31"})
-    compiled_dir = ROOT / "target" / "compiled" / "segkit" / "dbt_project" / "models"
-    paths = {path.stem: path for path in compiled_dir.rglob("*.sql") if not path.parent.name.endswith(".yml")}
-    return input_path, {model: paths[model].read_text() for model in MODELS}
-
-
-def run_models(input_path: Path, sql: dict[str, str], rows: list[list[str]]) -> duckdb.DuckDBPyConnection:
-    with open(input_path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
-        writer.writerow(HEADER)
-        writer.writerows(rows)
-    con = duckdb.connect()
-    con.execute(f"attach ':memory:' as {CATALOG}")
-    con.execute(f"use {CATALOG}")
-    con.execute(f"create table rejection_reasons as select * from read_csv('{ROOT}/dbt_project/seeds/rejection_reasons.csv')")
-    for model in MODELS:
-        kind = "view" if model.startswith("stg_") else "table"
-        con.execute(f"create {kind} {model} as {sql[model]}")
-    return con
+def as_csv(rows: list[list[str]]) -> str:
+    text = io.StringIO()
+    writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    writer.writerow(HEADER)
+    writer.writerows(rows)
+    return text.getvalue()
 
 
 numbers = st.one_of(
@@ -77,9 +50,8 @@ lines = st.lists(st.tuples(invoices, codes, free_text, numbers, dates, numbers, 
 
 @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(lines, min_size=1, max_size=2).map(lambda parts: [row for part in parts for row in part]))
-def test_every_generated_line_is_kept_or_rejected_exactly_once(compiled, batch):
-    input_path, sql = compiled
-    con = run_models(input_path, sql, batch)
+def test_every_generated_line_is_kept_or_rejected_exactly_once(compiled_cleaning, batch):
+    con = compiled_cleaning.run({"lines.csv": as_csv(batch)})
     try:
         read = con.execute("select count(*) from stg_transactions").fetchone()[0]
         placed = con.execute("""select count(*), count(distinct transaction_line_id), min(transaction_line_id),

@@ -151,13 +151,3 @@ def test_too_little_memory_fails_clearly_and_corrupts_nothing(clustered_copy, tm
     for table in ("customer_segments", "cluster_runs", "segment_assignment_history", "customer_rfm"):
         assert after[table] == before[table], table
     assert_consistent(clustered_copy)
-
-
-def test_a_low_memory_limit_that_still_fits_builds_and_clusters(clustered_copy, tmp_path, monkeypatch):
-    monkeypatch.setenv("DBT_PROFILES_DIR", str(low_memory_profile(tmp_path / "p", "100MB", tmp_path / "spill")))
-    run_dbt(ROOT, clustered_copy)
-    result = segkit("cluster", "--k", "4", "--no-report", db_path=clustered_copy,
-                    env={"DBT_PROFILES_DIR": str(tmp_path / "p")})
-    assert result.returncode == 0, result.stderr
-    monkeypatch.delenv("DBT_PROFILES_DIR")
-    assert len(assert_consistent(clustered_copy)) == 2

@@ -1,5 +1,8 @@
 """Hostile and broken inputs through the real `dbt build` and `segkit cluster`.
 
+Lines that must be rejected run through the compiled SQL of the real cleaning models (milliseconds each);
+a few of them, and every input that must stop a run, go through the real `dbt build` and `segkit` commands.
+
 Each input ends one of two ways: its rows go to named rejection reasons and data_quality_summary balances, or
 the run stops with a one-paragraph message naming the file, the column and what to do, and the results already
 in the database stay as they were.
@@ -8,6 +11,7 @@ in the database stay as they were.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +48,7 @@ class Rejected:
     customers: set[str] | None = None       # the distinct customer ids of the kept lines, when the case is about ids
     amounts: list[float] | None = None      # the kept purchase amounts, when the case is about number formats
     pattern: str | None = None              # transactions_path relative to the case folder (default: the one file)
+    rows: int | None = None                 # input lines, when a quoted field spans two text lines
 
 
 REJECTED_CASES = {
@@ -103,6 +108,9 @@ REJECTED_CASES = {
                   "1;A;free text;1;2010-12-01 08:26:00;2.50;100;UK\n"
                   "2;A;free text;1;2010-12-01 08:26:00;2,50;101;UK\n"},
         {"rows_kept": 1, "unparseable": 1}),
+    "line_break_inside_a_quoted_description": Rejected(
+        {"t.csv": csv(line(invoice="1").replace("free text", '"two\nlines"'), line(invoice="2", customer="101"))},
+        {"rows_kept": 2}, rows=2),
     "no_valid_line_at_all": Rejected(
         {"t.csv": csv(line(invoice="1", price="0"), line(invoice="2", customer=""), line(invoice="3", code="POST"))},
         {"rows_kept": 0, "zero_or_negative_price": 1, "missing_customer_id": 1, "non_product_code": 1}),
@@ -115,29 +123,45 @@ def write_files(folder: Path, files: dict[str, str]) -> None:
         (folder / name).write_text(text, encoding="utf-8")
 
 
-@pytest.mark.parametrize("case", REJECTED_CASES.values(), ids=REJECTED_CASES.keys())
-def test_bad_lines_go_to_named_reasons_and_the_summary_balances(tmp_path, case):
-    write_files(tmp_path / "in", case.files)
-    path = tmp_path / "in" / (case.pattern or next(iter(case.files)))
-    db_path = dbt_build(tmp_path / "h.duckdb", select=UP_TO_SUMMARY, transactions_path=str(path),
-                        extraction_date=EXTRACTION_DATE)
-    with duckdb.connect(str(db_path), read_only=True) as con:
-        summary = dict(con.execute("select reason, row_count from data_quality_summary").fetchall())
-        kept = con.execute("select customer_id, line_amount from int_transactions_cleaned "
-                           "where not is_return order by transaction_line_id").fetchall()
-        placed = con.execute("""select count(*), count(distinct transaction_line_id) from (
-            select transaction_line_id from int_transactions_cleaned
-            union all select transaction_line_id from int_transactions_rejected)""").fetchone()
-    lines_in_files = sum(len(text.strip("\n").split("\n")) - 1 for text in case.files.values())
+def assert_placed(con: duckdb.DuckDBPyConnection, case: Rejected) -> None:
+    """Exact reason counts, a balanced summary, and every line in exactly one of kept and rejected."""
+    summary = dict(con.execute("select reason, row_count from data_quality_summary").fetchall())
+    kept = con.execute("select customer_id, line_amount from int_transactions_cleaned "
+                       "where not is_return order by transaction_line_id").fetchall()
+    placed = con.execute("""select count(*), count(distinct transaction_line_id) from (
+        select transaction_line_id from int_transactions_cleaned
+        union all select transaction_line_id from int_transactions_rejected)""").fetchone()
+    lines_in_files = case.rows or sum(len(text.strip("\n").split("\n")) - 1 for text in case.files.values())
     assert summary["rows_read"] == lines_in_files
     assert {reason: count for reason, count in summary.items() if count and reason != "rows_read"} == \
         {reason: count for reason, count in case.expected.items() if count}
     assert sum(count for reason, count in summary.items() if reason != "rows_read") == summary["rows_read"]
-    assert placed == (lines_in_files, lines_in_files)  # every line in exactly one of the two tables
+    assert placed == (lines_in_files, lines_in_files)
     if case.customers is not None:
         assert {customer for customer, _ in kept} == case.customers
     if case.amounts is not None:
         assert [float(amount) for _, amount in kept] == case.amounts
+
+
+@pytest.mark.parametrize("case", REJECTED_CASES.values(), ids=REJECTED_CASES.keys())
+def test_bad_lines_go_to_named_reasons_and_the_summary_balances(compiled_cleaning, case):
+    with compiled_cleaning.run(case.files) as con:
+        assert_placed(con, case)
+
+
+REAL_BUILD_CASES = ("prices_with_symbols_and_separators", "duplicate_files_in_a_glob", "truncated_last_line",
+                    "no_valid_line_at_all")
+
+
+@pytest.mark.parametrize("name", REAL_BUILD_CASES)
+def test_bad_lines_through_the_real_dbt_build_and_its_data_tests(tmp_path, name):
+    case = REJECTED_CASES[name]
+    write_files(tmp_path / "in", case.files)
+    path = tmp_path / "in" / (case.pattern or next(iter(case.files)))
+    db_path = dbt_build(tmp_path / "h.duckdb", select=UP_TO_SUMMARY, transactions_path=str(path),
+                        extraction_date=EXTRACTION_DATE)  # raises if a data test, e.g. the balance test, fails
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        assert_placed(con, case)
 
 
 # --- Inputs that must stop the run, leaving what the database holds untouched ---------------------------------
@@ -208,7 +232,8 @@ CLUSTER_STOPS = {
 def test_too_little_to_cluster_stops_clearly_and_keeps_the_previous_run(previous_results, tmp_path, lines, options,
                                                                         words):
     db_path, before = previous_results
-    dbt_build(db_path, transactions_path=str(build_input(tmp_path, lines)), extraction_date=EXTRACTION_DATE)
+    dbt_build(db_path, "+customer_rfm", transactions_path=str(build_input(tmp_path, lines)),
+              extraction_date=EXTRACTION_DATE)
     result = segkit("cluster", "--no-report", *options, db_path=db_path)
     assert result.returncode == 1, result.stdout
     message = result.stderr.strip().splitlines()[-1]
@@ -222,7 +247,7 @@ def test_too_little_to_cluster_stops_clearly_and_keeps_the_previous_run(previous
 
 def test_a_feature_with_zero_variance_still_clusters_on_the_others(previous_results, tmp_path):
     db_path, before = previous_results
-    dbt_build(db_path, transactions_path=str(build_input(tmp_path, zero_variance_frequency(24))),
+    dbt_build(db_path, "+customer_rfm", transactions_path=str(build_input(tmp_path, zero_variance_frequency(24))),
               extraction_date=EXTRACTION_DATE)
     result = segkit("cluster", "--no-report", "--k", "3", "--json", db_path=db_path)
     assert result.returncode == 0, result.stderr
