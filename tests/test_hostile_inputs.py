@@ -232,7 +232,7 @@ CLUSTER_STOPS = {
 def test_too_little_to_cluster_stops_clearly_and_keeps_the_previous_run(previous_results, tmp_path, lines, options,
                                                                         words):
     db_path, before = previous_results
-    dbt_build(db_path, "+customer_rfm", transactions_path=str(build_input(tmp_path, lines)),
+    dbt_build(db_path, transactions_path=str(build_input(tmp_path, lines)),
               extraction_date=EXTRACTION_DATE)
     result = segkit("cluster", "--no-report", *options, db_path=db_path)
     assert result.returncode == 1, result.stdout
@@ -247,7 +247,7 @@ def test_too_little_to_cluster_stops_clearly_and_keeps_the_previous_run(previous
 
 def test_a_feature_with_zero_variance_still_clusters_on_the_others(previous_results, tmp_path):
     db_path, before = previous_results
-    dbt_build(db_path, "+customer_rfm", transactions_path=str(build_input(tmp_path, zero_variance_frequency(24))),
+    dbt_build(db_path, transactions_path=str(build_input(tmp_path, zero_variance_frequency(24))),
               extraction_date=EXTRACTION_DATE)
     result = segkit("cluster", "--no-report", "--k", "3", "--json", db_path=db_path)
     assert result.returncode == 0, result.stderr

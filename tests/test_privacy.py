@@ -43,10 +43,9 @@ def varchar_values(db_path: Path) -> list[str]:
     return values
 
 
-def pseudonymised_build(tmp_path: Path, name: str, key: str, monkeypatch, select: str | None = "+customer_rfm"
-                        ) -> Path:
+def pseudonymised_build(tmp_path: Path, name: str, key: str, monkeypatch) -> Path:
     monkeypatch.setenv(KEY_ENV_VAR, key)
-    return dbt_build(tmp_path / f"{name}.duckdb", select, transactions_path=str(orders_file(tmp_path / "in")),
+    return dbt_build(tmp_path / f"{name}.duckdb", transactions_path=str(orders_file(tmp_path / "in")),
                      extraction_date="2011-12-31", pseudonymise_customer_ids=True)
 
 
@@ -56,7 +55,7 @@ def customer_ids(db_path: Path) -> set[str]:
 
 
 def test_pseudonymised_ids_reach_no_table_and_the_key_reaches_no_file(tmp_path, monkeypatch):
-    db_path = pseudonymised_build(tmp_path, "first", KEY, monkeypatch, select=None)  # every table
+    db_path = pseudonymised_build(tmp_path, "first", KEY, monkeypatch)
     clustered = segkit("cluster", "--k", "2", "--report-path", str(tmp_path / "report.html"), db_path=db_path,
                        env={KEY_ENV_VAR: KEY})
     assert clustered.returncode == 0, clustered.stderr
