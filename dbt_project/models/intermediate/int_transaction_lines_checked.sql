@@ -7,13 +7,30 @@ with transactions as (
     select * from {{ ref('stg_transactions') }}
 ),
 
-lines_with_duplicate_rank as (
+-- Ranking copies only among lines whose fingerprint repeats (a few percent) spares a sort of every line.
+repeated_fingerprints as (
+    select line_fingerprint
+    from transactions
+    group by line_fingerprint
+    having count(*) > 1
+),
+
+copies_ranked as (
     select
-        *,
+        transaction_line_id,
         row_number() over (
             partition by line_fingerprint order by transaction_line_id
         ) as copy_number
     from transactions
+    where line_fingerprint in (select line_fingerprint from repeated_fingerprints)
+),
+
+lines_with_duplicate_rank as (
+    select
+        transactions.*,
+        coalesce(copies_ranked.copy_number, 1) as copy_number
+    from transactions
+    left join copies_ranked on transactions.transaction_line_id = copies_ranked.transaction_line_id
 ),
 
 lines_with_flags as (
