@@ -20,17 +20,23 @@ NON_PRODUCT_CODES = ["POST", "DOT", "M", "BANK CHARGES", "D", "S", "AMAZONFEE", 
 QUERY = """
 create or replace table rfm_hand as
 with lines as (
-    select distinct * from read_parquet('{files}', union_by_name = true)
+    -- Exact duplicates as the models find them: equal hashes of every column, one line kept.
+    select
+        any_value("Customer ID") as customer_id, any_value(Invoice) as invoice,
+        any_value(StockCode) as stock_code, any_value(InvoiceDate) as ordered_at,
+        any_value(Quantity) as quantity, any_value(Price) as price
+    from read_parquet('{files}', union_by_name = true) as line
+    group by hash(line)
 ),
 typed as (
     select
-        regexp_replace(nullif(trim("Customer ID"), ''), '\\.0+$', '') as customer_id,
-        nullif(trim(Invoice), '') as order_id,
-        upper(nullif(trim(StockCode), '')) as product_id,
-        cast(InvoiceDate as date) as order_date,
-        cast(Quantity as decimal(18, 4)) as quantity,
-        cast(Price as decimal(18, 4)) as unit_price,
-        cast(cast(Quantity as decimal(18, 4)) * cast(Price as decimal(18, 4)) as decimal(18, 4)) as line_amount
+        regexp_replace(nullif(trim(customer_id), ''), '\\.0+$', '') as customer_id,
+        nullif(trim(invoice), '') as order_id,
+        upper(nullif(trim(stock_code), '')) as product_id,
+        cast(ordered_at as date) as order_date,
+        cast(quantity as decimal(18, 4)) as quantity,
+        cast(price as decimal(18, 4)) as unit_price,
+        cast(cast(quantity as decimal(18, 4)) * cast(price as decimal(18, 4)) as decimal(18, 4)) as line_amount
     from lines
 ),
 valid as (

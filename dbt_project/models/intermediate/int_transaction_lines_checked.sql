@@ -7,10 +7,12 @@ with transactions as (
     select * from {{ ref('stg_transactions') }}
 ),
 
--- Ranking copies only among lines whose fingerprint repeats (a few percent) spares a sort of every line.
+-- Copies are ranked only among lines whose fingerprint repeats (a few percent), which spares a sort of
+-- every line. These two read the view directly, not through the import CTE: DuckDB would store every
+-- column of every line of a CTE read three times, while a direct read computes just the fingerprint.
 repeated_fingerprints as (
     select line_fingerprint
-    from transactions
+    from {{ ref('stg_transactions') }}
     group by line_fingerprint
     having count(*) > 1
 ),
@@ -21,7 +23,7 @@ copies_ranked as (
         row_number() over (
             partition by line_fingerprint order by transaction_line_id
         ) as copy_number
-    from transactions
+    from {{ ref('stg_transactions') }}
     where line_fingerprint in (select line_fingerprint from repeated_fingerprints)
 ),
 
