@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 GIB = 1024**3
 PART_CUSTOMERS = 33_250  # about 1,000,000 lines per part
-OUT_OF_MEMORY = re.compile(r"MemoryError|Unable to allocate|bad_alloc|Out of Memory|OutOfMemory")
+OUT_OF_MEMORY = re.compile(r"MemoryError|Unable to allocate|bad_alloc|Out of Memory|malloc of size|Cannot allocate memory")
 
 
 @dataclass
@@ -161,6 +161,7 @@ def bench_size(millions: int, args, rows: list, notes: list) -> dict:
 
     def record(step: str, measured: Measured, note: str = "") -> Measured:
         rows.append((label, step, measured, note))
+        (work / f"{re.sub(r'[^a-z0-9]+', '_', step.lower()).strip('_')}.log").write_text(measured.output)
         print(f"  {step:<34} {measured.seconds:8.1f} s {measured.peak_gib:6.2f} GiB  {measured.status} {note}",
               flush=True)
         if measured.status.startswith("failed"):
