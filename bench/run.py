@@ -145,7 +145,7 @@ def rfm_model_seconds(target: Path) -> tuple[float, list[str]]:
     return seconds, sorted(node.split(".")[-1] for node in upstream)
 
 
-def bench_size(millions: int, args, rows: list, notes: list) -> dict:
+def bench_size(millions: int, args, rows: list) -> dict:
     parts_glob = glob_for(args.data_dir, millions)
     files = ensure_parts(args.data_dir, millions)
     lines = count_lines(files)
@@ -289,9 +289,9 @@ def main() -> None:
     print(f"load: {load}")
     rows, figures = [], {}
     for millions in sizes:
-        figures[millions] = bench_size(millions, args, rows, [])
-    text = markdown(rows, targets(figures), load)
-    args.out.write_text(text)
+        figures[millions] = bench_size(millions, args, rows)
+        text = markdown(rows, targets(figures), load)
+        args.out.write_text(text)  # after each size, so a run stopped early keeps what it measured
     print("\n" + text + f"\nwritten to {args.out}")
 
 
