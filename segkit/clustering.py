@@ -19,7 +19,7 @@ segments are nearest-centroid regions whatever the algorithm.
 Sampling: the model is fitted on a seeded random sample of at most Settings.fit_sample_size customers
 (all of them when there are fewer); agglomerative is capped at AGGLOMERATIVE_CAP because Ward needs the
 n(n-1)/2 pairwise distances: 10,000 points take about 400 MB and 5 s, 20,000 take 1.6 GB and 22 s.
-Measured by benchmarks/bench_cluster.py at k=8 on 2,000,000 customers: KMeans on all of them 4.7 s,
+Measured by bench/bench_cluster.py at k=8 on 2,000,000 customers: KMeans on all of them 4.7 s,
 MiniBatchKMeans on all 11.4 s with a 1.8% worse inertia, KMeans on the 200,000 sample 0.6 s with the
 same inertia (to 0.02%); hence KMeans on a sample.
 

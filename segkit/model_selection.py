@@ -28,15 +28,13 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
-from sklearn import config_context
-from sklearn.metrics import (
-    adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score, silhouette_score,
-)
+from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
+from sklearn.utils import check_random_state
 
 STABLE_ARI = 0.8
 STABILITY_SUBSAMPLE = 0.8
 STABILITY_SAMPLE_CAP = 20_000  # keeps 5 resamples x 9 ks of k-means to seconds; ARI is still measured on all of X
-SILHOUETTE_WORKING_MEMORY_MB = 128  # sklearn's default 1 GB of distance chunks was most of a run's peak memory
+SILHOUETTE_CHUNK_MB = 32  # sample distances are computed in chunks of this size
 KNEE_MIN_DISTANCE = 0.1   # in normalised units: below this the inertia curve is close to a straight line
 KNEE_MARGIN = 0.1         # the elbow must beat every other k's distance by 10% of its own to count as clear
 
@@ -103,22 +101,56 @@ def scan_k(X: np.ndarray, ks: Sequence[int], fit: FitFunction, seed: int, silhou
     centroids = fit(X, ks, seed)
     labels = {k: nearest_centroid(X, centroids[k])[0] for k in ks}
     stability = _stability(X, ks, fit, seed, labels, stability_resamples)
+    silhouettes = sampled_silhouettes(X, labels, seed, silhouette_sample_size)
     scores = []
     for k in ks:
         _, squared = nearest_centroid(X, centroids[k])
-        scores.append(KScore(k, float(squared.sum()), *_quality(X, labels[k], seed, silhouette_sample_size),
-                             stability[k]))
+        scores.append(KScore(k, float(squared.sum()), silhouettes[k], *_quality(X, labels[k]), stability[k]))
     return scores, centroids
 
 
-def _quality(X: np.ndarray, labels: np.ndarray, seed: int, silhouette_sample_size: int) -> tuple[float, ...]:
+def sampled_silhouettes(X: np.ndarray, labels: dict[int, np.ndarray], seed: int, sample_size: int) -> dict[int, float]:
+    """Mean silhouette of each labelling on one seeded sample: sklearn's silhouette_score(X, labels, sample_size=...,
+    random_state=seed), with the sample's distances computed once for every k instead of once per k."""
+    rows = check_random_state(seed).permutation(len(X))[:sample_size] if len(X) > sample_size else np.arange(len(X))
+    sample = X[rows]
+    one_hot = {k: np.eye(k_labels.max() + 1)[k_labels[rows]] for k, k_labels in labels.items()}
+    distance_sums = {k: np.empty_like(columns) for k, columns in one_hot.items()}
+    squared_norms = (sample**2).sum(axis=1)
+    chunk_rows = max(1, SILHOUETTE_CHUNK_MB * 2**20 // (8 * len(sample)))
+    for start in range(0, len(sample), chunk_rows):
+        chunk = slice(start, start + chunk_rows)
+        squared = squared_norms[chunk, None] + squared_norms[None, :] - 2 * sample[chunk] @ sample.T
+        distances = np.sqrt(np.maximum(squared, 0))
+        distances[np.arange(len(distances)), np.arange(start, start + len(distances))] = 0
+        for k, columns in one_hot.items():
+            distance_sums[k][chunk] = distances @ columns
+    return {k: _silhouette_from_sums(distance_sums[k], one_hot[k]) for k in labels}
+
+
+def _silhouette_from_sums(distance_sums: np.ndarray, one_hot: np.ndarray) -> float:
+    """Mean silhouette from each point's summed distance to every cluster (as sklearn's silhouette_samples)."""
+    sizes = one_hot.sum(axis=0)
+    present = sizes > 0
+    if not 2 <= present.sum() <= len(one_hot) - 1:
+        return float("nan")
+    own = one_hot.argmax(axis=1)
+    own_size = sizes[own]
+    rows = np.arange(len(own))
+    intra = distance_sums[rows, own] / np.maximum(own_size - 1, 1)
+    mean_to_other = np.where(present, distance_sums / np.where(present, sizes, 1), np.inf)
+    mean_to_other[rows, own] = np.inf
+    nearest_other = mean_to_other.min(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        silhouette = (nearest_other - intra) / np.maximum(intra, nearest_other)
+    silhouette = np.nan_to_num(np.where(own_size > 1, silhouette, 0))
+    return float(silhouette.mean())
+
+
+def _quality(X: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     if len(np.unique(labels)) < 2:
-        return (float("nan"),) * 3
-    sample_size = silhouette_sample_size if len(X) > silhouette_sample_size else None
-    with config_context(working_memory=SILHOUETTE_WORKING_MEMORY_MB):
-        silhouette = silhouette_score(X, labels, sample_size=sample_size, random_state=seed)
-    return (float(silhouette),
-            float(davies_bouldin_score(X, labels)), float(calinski_harabasz_score(X, labels)))
+        return float("nan"), float("nan")
+    return float(davies_bouldin_score(X, labels)), float(calinski_harabasz_score(X, labels))
 
 
 def _stability(X: np.ndarray, ks: Sequence[int], fit: FitFunction, seed: int, labels: dict[int, np.ndarray],

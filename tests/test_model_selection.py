@@ -6,9 +6,10 @@ from functools import partial
 
 import numpy as np
 import pytest
+from sklearn.metrics import silhouette_score
 
 from segkit.clustering import fit_centroids
-from segkit.model_selection import KScore, choose_k, find_knee, nearest_centroid, scan_k
+from segkit.model_selection import KScore, choose_k, find_knee, nearest_centroid, sampled_silhouettes, scan_k
 
 
 def blobs(k: int = 4, per_blob: int = 200, seed: int = 0) -> np.ndarray:
@@ -23,6 +24,16 @@ def score(k, inertia, silhouette, davies_bouldin, calinski_harabasz, stability=1
 
 def dummy_centroids(ks):
     return {k: np.zeros((k, 2)) for k in ks}
+
+
+@pytest.mark.parametrize("sample_size", [300, 10_000])
+def test_sampled_silhouettes_equal_sklearns_on_the_same_sample(sample_size):
+    X = blobs(k=5)
+    labels = {k: nearest_centroid(X, X[:k] + np.arange(k)[:, None])[0] for k in (2, 3, 5)}
+    labels[4] = np.where(labels[5] == 2, 0, labels[5])  # label 2 left empty, as nearest-centroid assignment can
+    expected = {k: silhouette_score(X, k_labels, sample_size=sample_size if sample_size < len(X) else None,
+                                    random_state=7) for k, k_labels in labels.items()}
+    assert sampled_silhouettes(X, labels, 7, sample_size) == pytest.approx(expected, abs=1e-12)
 
 
 def test_find_knee_finds_a_clear_elbow():

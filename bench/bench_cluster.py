@@ -1,6 +1,6 @@
 """Benchmark `segkit cluster` on 2,000,000 synthetic customers, and KMeans vs MiniBatchKMeans vs a sampled fit.
 
-Usage: .venv/bin/python benchmarks/bench_cluster.py [--customers 2000000] [--db /tmp/bench.duckdb]
+Usage: .venv/bin/python bench/bench_cluster.py [--customers 2000000] [--db /tmp/bench.duckdb]
 Prints the total time, the time per step and the peak memory of run_clustering with default settings,
 then fit times (and inertia on all customers) of the three ways of fitting k-means at the chosen k.
 """
