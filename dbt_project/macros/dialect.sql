@@ -31,3 +31,30 @@
 {% macro default__row_fingerprint(relation_alias) -%}
     md5(cast({{ relation_alias }} as {{ dbt.type_string() }}))
 {%- endmacro %}
+
+{#- Each input line's position in the input, 1-based. -#}
+{% macro input_line_number() -%}
+    {{ return(adapter.dispatch('input_line_number', 'segkit')()) }}
+{%- endmacro %}
+
+{% macro default__input_line_number() -%}
+    row_number() over ()
+{%- endmacro %}
+
+{#- Run before any model: make source('raw', 'transactions') readable. DuckDB reads the files through the
+    source's external_location, so it has nothing to do. -#}
+{% macro register_transactions_source() -%}
+    {{ return(adapter.dispatch('register_transactions_source', 'segkit')()) }}
+{%- endmacro %}
+
+{% macro default__register_transactions_source() -%}
+{%- endmacro %}
+
+{#- How many files the transactions_path glob matches. -#}
+{% macro count_input_files(path) -%}
+    {{ return(adapter.dispatch('count_input_files', 'segkit')(path)) }}
+{%- endmacro %}
+
+{% macro default__count_input_files(path) -%}
+    {{ return(run_query("select count(*) from glob('" ~ path ~ "')").columns[0].values()[0]) }}
+{%- endmacro %}

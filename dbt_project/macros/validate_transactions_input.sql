@@ -3,12 +3,13 @@
 {% macro validate_transactions_input() %}
     {%- if execute and flags.WHICH in ('build', 'run', 'test', 'seed') -%}
         {%- set path = var('transactions_path') -%}
-        {%- set files = run_query("select count(*) from glob('" ~ path ~ "')").columns[0].values()[0] -%}
+        {%- set files = count_input_files(path) -%}
         {%- if files == 0 -%}
             {{ exceptions.raise_compiler_error(
                 "segkit: no input file matches transactions_path '" ~ path ~ "' (relative to the repository root). "
                 ~ "Set the var to your CSV or Parquet file or glob, e.g. --vars '{transactions_path: data/orders.csv}'.") }}
         {%- endif -%}
+        {%- do register_transactions_source() -%}
         {%- set relation = source('raw', 'transactions') -%}
         {%- set rows = run_query("select count(*) from (select 1 from " ~ relation ~ " limit 1)").columns[0].values()[0] -%}
         {%- if rows == 0 -%}
@@ -33,7 +34,7 @@
         {%- endif -%}
         {%- set date_column = adapter.quote(columns['order_date']) -%}
         {%- set parsed = run_query(
-            "select count(*), count(" ~ parse_timestamp("trim(cast(" ~ date_column ~ " as varchar))") ~ ") from ("
+            "select count(*), count(" ~ parse_timestamp("trim(cast(" ~ date_column ~ " as " ~ dbt.type_string() ~ "))") ~ ") from ("
             ~ "select " ~ date_column ~ " from " ~ relation ~ " limit 10000)").rows[0] -%}
         {%- if parsed[1] == 0 -%}
             {{ exceptions.raise_compiler_error(

@@ -6,7 +6,7 @@ with source as (
 
 lines_numbered as (
     select
-        row_number() over () as transaction_line_id,
+        {{ input_line_number() }} as transaction_line_id,
         -- Exact-duplicate detection needs every raw column; a hash keeps free text out of later models.
         {{ row_fingerprint('source') }} as line_fingerprint,
         {{ mapped_column('customer_id') }} as customer_id_raw,
@@ -26,7 +26,7 @@ lines_typed as (
         transaction_line_id,
         line_fingerprint,
         -- Spreadsheet exports write numeric ids as floats ('13085.0').
-        regexp_replace(customer_id_raw, '\.0+$', '') as customer_id,
+        regexp_replace(customer_id_raw, '[.]0+$', '') as customer_id,
         order_id,
         product_id,
         product_category,
