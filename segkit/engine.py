@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -58,6 +59,10 @@ def engine_name(settings) -> str:
     return target_output(settings.project_dir, settings.target)[1]["type"]
 
 
+# The Spark session a command keeps open across its steps (see `session`); DuckDB files are reopened per step.
+_SHARED_SPARK: ContextVar["SparkConnection | None"] = ContextVar("segkit_shared_spark", default=None)
+
+
 @contextmanager
 def connect(settings, read_only: bool = False) -> Iterator[Any]:
     """A connection to the settings' dbt target, closed (and on Spark, its JVM ended) on exit."""
@@ -68,11 +73,29 @@ def connect(settings, read_only: bool = False) -> Iterator[Any]:
         return
     if output["type"] != "spark":
         raise SegkitError(f"The dbt target {name!r} is of type {output['type']!r}; segkit runs on duckdb or spark.")
+    shared = _SHARED_SPARK.get()
+    if shared is not None:
+        yield shared
+        return
     con = SparkConnection.open(output, Path(settings.project_dir))
     try:
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def session(settings) -> Iterator[None]:
+    """Keep one Spark session for every `connect` inside the block (a JVM start costs seconds); no-op on DuckDB."""
+    if _SHARED_SPARK.get() is not None or engine_name(settings) != "spark":
+        yield
+        return
+    with connect(settings) as con:
+        token = _SHARED_SPARK.set(con)
+        try:
+            yield
+        finally:
+            _SHARED_SPARK.reset(token)
 
 
 def column_types(con, table: str) -> dict[str, str]:
