@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import wraps
 from pathlib import Path
 
@@ -59,11 +60,18 @@ def demo_data(out: Path, customers: int, seed: int):
         click.echo(f"  {kind}: {count:,} lines")
 
 
+_target_option = click.option(
+    "--target", default=None,
+    help="dbt target of profiles.yml to run on (default: SEGKIT_TARGET, else the profile's default, DuckDB). "
+         "Example: --target spark")
+
+
 @cli.command()
 @click.option("--vars", "dbt_vars", default=None,
               help="dbt vars as YAML/JSON, passed to dbt build. Example: --vars '{analysis_date: 2011-06-01}'")
+@_target_option
 @_friendly_errors
-def build(dbt_vars: str | None):
+def build(dbt_vars: str | None, target: str | None):
     """Run `dbt build` on the project against the configured DuckDB file.
 
     The same as running `dbt build` from the repository root; useful from scripts.
@@ -76,15 +84,10 @@ def build(dbt_vars: str | None):
     from segkit.warehouse import database_path, project_root
 
     root = project_root()
-    result = run_dbt(root, database_path(root), dbt_vars=yaml.safe_load(dbt_vars) if dbt_vars else None)
+    result = run_dbt(root, database_path(root), dbt_vars=yaml.safe_load(dbt_vars) if dbt_vars else None,
+                     target=target or os.environ.get("SEGKIT_TARGET") or None)
     click.echo(result.summary)
 
-
-
-_target_option = click.option(
-    "--target", default=None,
-    help="dbt target of profiles.yml to run on (default: SEGKIT_TARGET, else the profile's default, DuckDB). "
-         "Example: --target spark")
 
 
 def _cluster_options(command):

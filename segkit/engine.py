@@ -194,7 +194,13 @@ class SparkConnection:
         session.sparkContext.setLogLevel("ERROR")
         schema = output["schema"]
         connection = cls(session, schema)
-        if not session.catalog.databaseExists(schema):
+        try:
+            exists = session.catalog.databaseExists(schema)  # the first use of the metastore
+        except Exception as error:
+            advice = _spark_start_advice(error)  # before close: the error's text comes from the JVM
+            connection.close()
+            raise SegkitError(advice, exit_code=EXIT_DATABASE_LOCKED) from None
+        if not exists:
             connection.close()
             raise SegkitError(f"The Spark schema {schema!r} does not exist yet. Run `dbt build --target spark` "
                               "first to build the customer features.")
