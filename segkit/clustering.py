@@ -24,9 +24,9 @@ MiniBatchKMeans on all 11.4 s with a 1.8% worse inertia, KMeans on the 200,000 s
 same inertia (to 0.02%); hence KMeans on a sample.
 
 Assignment runs inside the engine, DuckDB or Spark (`assignment_sql`, plain SQL both run): the stored
-transform, squared distances to each centroid, and the first minimum, so ties go to the first centroid. Segment ids 1..k are ordered by
-mean monetary_total over all customers, descending: a first SQL pass (`order_segments`) measures it,
-the second assigns with the centroids in that order.
+transform, squared distances to each centroid, and the first minimum, so ties go to the lowest segment
+id. Segment ids 1..k are ordered by mean monetary_total over all customers, descending: a first SQL pass
+(`order_segments`) measures it, the second assigns with the centroids in that order.
 """
 
 from __future__ import annotations
