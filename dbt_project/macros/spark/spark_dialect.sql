@@ -60,7 +60,8 @@
         ~ " options (path '" ~ path ~ "', " ~ options ~ ")") -%}
 {% endmacro %}
 
-{#- Spark resolves the glob when the table is created, and stops there with PATH_NOT_FOUND. -#}
+{#- Spark SQL cannot list files: with no file behind the glob, creating the table above stops the build
+    with Spark's UNABLE_TO_INFER_SCHEMA instead. -#}
 {% macro spark__count_input_files(path) -%}
     {{ return(1) }}
 {%- endmacro %}
