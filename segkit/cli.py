@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import wraps
 from pathlib import Path
 
@@ -59,11 +60,18 @@ def demo_data(out: Path, customers: int, seed: int):
         click.echo(f"  {kind}: {count:,} lines")
 
 
+_target_option = click.option(
+    "--target", default=None,
+    help="dbt target of profiles.yml to run on (default: SEGKIT_TARGET, else the profile's default, DuckDB). "
+         "Example: --target spark")
+
+
 @cli.command()
 @click.option("--vars", "dbt_vars", default=None,
               help="dbt vars as YAML/JSON, passed to dbt build. Example: --vars '{analysis_date: 2011-06-01}'")
+@_target_option
 @_friendly_errors
-def build(dbt_vars: str | None):
+def build(dbt_vars: str | None, target: str | None):
     """Run `dbt build` on the project against the configured DuckDB file.
 
     The same as running `dbt build` from the repository root; useful from scripts.
@@ -76,7 +84,8 @@ def build(dbt_vars: str | None):
     from segkit.warehouse import database_path, project_root
 
     root = project_root()
-    result = run_dbt(root, database_path(root), dbt_vars=yaml.safe_load(dbt_vars) if dbt_vars else None)
+    result = run_dbt(root, database_path(root), dbt_vars=yaml.safe_load(dbt_vars) if dbt_vars else None,
+                     target=target or os.environ.get("SEGKIT_TARGET") or None)
     click.echo(result.summary)
 
 
@@ -104,6 +113,7 @@ def _cluster_options(command):
                      help="Where to write the HTML report (default reports/segments_<run id>.html; a folder or an .html file). "
                           "Example: --report-path /tmp/segments.html"),
         click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON. Example: --json"),
+        _target_option,
     ]
     for option in reversed(options):
         command = option(command)
@@ -113,15 +123,14 @@ def _cluster_options(command):
 def _run_cluster(as_json: bool, **overrides) -> None:
     from segkit.clustering import run_clustering
     from segkit.config import load_settings
+    from segkit.engine import session
+    from segkit.report import write_report
 
     settings = load_settings(**overrides)
     progress = None if as_json else (lambda message: click.echo(f"... {message}", err=True))
-    run = run_clustering(settings, progress=progress)
-    report_path = None
-    if settings.write_report:
-        from segkit.report import write_report
-
-        report_path = write_report(settings, run.run_id)
+    with session(settings):
+        run = run_clustering(settings, progress=progress)
+        report_path = write_report(settings, run.run_id) if settings.write_report else None
     if as_json:
         summary = run.to_json_dict()
         summary["report_path"] = str(report_path) if report_path else None
@@ -131,6 +140,8 @@ def _run_cluster(as_json: bool, **overrides) -> None:
 
 
 def _summary_text(run, settings, report_path) -> str:
+    from segkit.engine import engine_name
+
     lines = [
         f"Run {run.run_id}: {run.n_customers:,} customers in {run.chosen_k} segments ({run.algorithm}).",
         f"Why k={run.chosen_k}: {run.k_reason}",
@@ -149,8 +160,9 @@ def _summary_text(run, settings, report_path) -> str:
     for warning in run.warnings:
         lines.append(f"Warning: {warning}")
     lines.append("")
+    where = settings.db_path if engine_name(settings) == "duckdb" else f"the Spark target {settings.target!r}"
     lines.append(f"Tables: customer_segments, segment_profiles, segment_centroids, k_selection, cluster_runs "
-                 f"in {settings.db_path}")
+                 f"in {where}")
     if report_path:
         lines.append(f"Report: {report_path}")
     return "\n".join(lines)
@@ -180,8 +192,9 @@ def cluster(as_json, features, **options):
               help="Where to write the HTML (default reports/segments_<run id>.html; a folder or an .html file). Example: --report-path /tmp/r.html")
 @click.option("--min-segment-size", type=click.IntRange(min=1), default=None,
               help="Suppress the figures of segments smaller than this (default 10). Example: --min-segment-size 50")
+@_target_option
 @_friendly_errors
-def report(run_id, report_path, min_segment_size):
+def report(run_id, report_path, min_segment_size, target):
     """Re-render the HTML segment report from the stored tables, without refitting.
 
     Example: segkit report --report-path /tmp/segments.html
@@ -189,7 +202,7 @@ def report(run_id, report_path, min_segment_size):
     from segkit.config import load_settings
     from segkit.report import write_report
 
-    settings = load_settings(report_path=report_path, min_segment_size=min_segment_size)
+    settings = load_settings(report_path=report_path, min_segment_size=min_segment_size, target=target)
     click.echo(f"Report: {write_report(settings, run_id)}")
 
 
@@ -206,7 +219,7 @@ def demo(as_json, features, **options):
 
     root = project_root()
     click.echo("... dbt build on the embedded demo data", err=True)
-    click.echo(run_dbt(root, database_path(root)).summary, err=True)
+    click.echo(run_dbt(root, database_path(root), target=options.get("target")).summary, err=True)
     _run_cluster(as_json, features=features, **options)
 
 
@@ -285,11 +298,11 @@ def drift(run_id, as_json):
     Example: dbt build && segkit drift
     """
     from segkit.config import load_settings
+    from segkit.engine import connect
     from segkit.history import check_drift, thresholds
-    from segkit.warehouse import connect
 
     settings = load_settings()
-    with connect(settings.db_path, read_only=True) as con:
+    with connect(settings, read_only=True) as con:
         report = check_drift(con, run_id, thresholds(settings))
     if report is None:
         raise SegkitError("No clustering run to compare with. Run `segkit cluster` first.")

@@ -23,10 +23,10 @@ Measured by bench/bench_cluster.py at k=8 on 2,000,000 customers: KMeans on all 
 MiniBatchKMeans on all 11.4 s with a 1.8% worse inertia, KMeans on the 200,000 sample 0.6 s with the
 same inertia (to 0.02%); hence KMeans on a sample.
 
-Assignment runs inside DuckDB (`assignment_sql`): the stored transform, squared distances to each
-centroid, and the first minimum, so ties go to the lowest segment id. Segment ids 1..k are ordered by
-mean monetary_total over all customers, descending: a first SQL pass (`order_segments`) measures it,
-the second assigns with the centroids in that order.
+Assignment runs inside the engine, DuckDB or Spark (`assignment_sql`, plain SQL both run): the stored
+transform, squared distances to each centroid, and the first minimum, so ties go to the lowest segment
+id. Segment ids 1..k are ordered by mean monetary_total over all customers, descending: a first SQL pass
+(`order_segments`) measures it, the second assigns with the centroids in that order.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
-from segkit import history, segments_io
+from segkit import engine, history, segments_io
 from segkit.config import Settings
 from segkit.errors import SegkitError
 from segkit.features import build_pipeline, scaled_sql, transform_parameters, unscale
@@ -108,8 +108,8 @@ def _run_clustering(settings: Settings, progress: Callable[[str], None] | None) 
     step = partial(_step, timings, progress or (lambda message: None))
     features = list(settings.features)
     limits = history.thresholds(settings)
-    with step("read", "reading features"):
-        data = segments_io.read_features(settings.db_path, features, fit_sample_size(settings), settings.seed)
+    with step("read", "reading features"), engine.connect(settings, read_only=True) as con:
+        data = segments_io.read_features(con, features, fit_sample_size(settings), settings.seed)
         check_customer_count(data.n_customers, settings)
     with step("transform", "transforming features"):
         pipeline = build_pipeline(features, settings.winsor_quantiles)
@@ -120,18 +120,18 @@ def _run_clustering(settings: Settings, progress: Callable[[str], None] | None) 
         choice = select_k(X, ks, settings)
     warnings += choice.warnings
 
-    with segments_io.transaction(settings.db_path) as con:
+    with engine.connect(settings) as con, segments_io.transaction(con):
         created_at = datetime.now(timezone.utc)
         run_id = new_run_id(con, data.fingerprint, created_at)
-        with step("assign", f"assigning {data.n_customers:,} customers in DuckDB"):
+        with step("assign", f"assigning {data.n_customers:,} customers in {engine.engine_name(settings)}"):
             centroids = order_segments(con, parameters, choice.centroids)
             # Stable ids: the previous run's ids for matching segments (segkit.history.match_segments).
             matching = history.match_segments(con, features, parameters, centroids, limits.match_threshold,
                                               settings.algorithm, data.analysis_date)
             centroids = matching.centroids
             warnings += [matching.warning] if matching.warning else []
-            segments_io.store_assignment(con, assignment_sql(parameters, centroids), data.sample["customer_id"])
-            history.relabel_assignment(con, matching, segments_io.ASSIGNMENT)
+            segments_io.store_assignment(con, assignment_sql(parameters, centroids, matching.segment_ids),
+                                         data.sample["customer_id"])
         with step("profile", "profiling and naming segments"):
             profiles, population, feature_profiles = segments_io.profile_segments(con, features)
             names = name_segments(profiles, population, history.name_overrides(matching, settings.segment_names))
@@ -225,31 +225,42 @@ def _cluster_means(X: np.ndarray, labels: np.ndarray, own_centres: np.ndarray) -
     return means
 
 
-def assignment_sql(parameters: pd.DataFrame, centroids: np.ndarray) -> str:
-    """SQL giving every customer's segment_id (1-based row of centroids), distance_to_centroid and monetary_total."""
+def assignment_sql(parameters: pd.DataFrame, centroids: np.ndarray, segment_ids: Sequence[int] | None = None) -> str:
+    """SQL giving every customer's segment_id, distance_to_centroid and monetary_total (DuckDB and Spark alike).
+
+    Row i of centroids is segment segment_ids[i] (default i + 1); ties go to the first row.
+    """
+    segment_ids = list(segment_ids) if segment_ids is not None else list(range(1, len(centroids) + 1))
     scaled = ",\n            ".join(f"{scaled_sql(row)} as x{i}" for i, (_, row) in enumerate(parameters.iterrows()))
-    squared = ", ".join(
-        " + ".join(f"(x{i} - {_num(c)}) * (x{i} - {_num(c)})" for i, c in enumerate(centroid))
-        for centroid in centroids
+    squared = ",\n            ".join(
+        " + ".join(f"(x{i} - {_num(c)}) * (x{i} - {_num(c)})" for i, c in enumerate(centroid)) + f" as d{j}"
+        for j, centroid in enumerate(centroids)
     )
+    nearest = f"least({', '.join(f'd{j}' for j in range(len(centroids)))})" if len(centroids) > 1 else "d0"
+    segment = " ".join(f"when d{j} = nearest then {int(s)}" for j, s in enumerate(segment_ids))
     return f"""
         with scaled as (
             select customer_id, monetary_total,
             {scaled}
             from {segments_io.FEATURE_TABLE}
         ),
-        distances as (select customer_id, monetary_total, [{squared}] as squared from scaled)
-        -- list_position finds the first minimum, so ties go to the lowest segment id
-        select customer_id, list_position(squared, list_min(squared)) as segment_id,
-            sqrt(list_min(squared)) as distance_to_centroid, monetary_total
-        from distances
+        distances as (
+            select customer_id, monetary_total,
+            {squared}
+            from scaled
+        ),
+        nearest_distances as (select *, {nearest} as nearest from distances)
+        select customer_id, cast(case {segment} end as integer) as segment_id,
+            sqrt(nearest) as distance_to_centroid, monetary_total
+        from nearest_distances
     """
 
 
 def order_segments(con: duckdb.DuckDBPyConnection, parameters: pd.DataFrame, centroids: np.ndarray) -> np.ndarray:
     """The centroids re-ordered by the mean monetary_total of all customers nearest to them, descending."""
     means = dict(con.execute(
-        f"select segment_id, avg(monetary_total) from ({assignment_sql(parameters, centroids)}) group by all"
+        f"select segment_id, avg(monetary_total) from ({assignment_sql(parameters, centroids)}) as assigned "
+        "group by all"
     ).fetchall())
     order = sorted(range(len(centroids)), key=lambda i: (-float(means.get(i + 1, -np.inf)), i))
     return centroids[order]

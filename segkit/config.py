@@ -40,6 +40,7 @@ class Settings:
     match_threshold: float = 1.0
     drift_psi_threshold: float = 0.25
     drift_distance_ratio_threshold: float = 1.25
+    target: str = ""  # the dbt target of profiles.yml to run on; empty: the profile's default (DuckDB)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The settings as plain JSON values, for the run history."""

@@ -48,9 +48,10 @@ def run_dbt(
     db_path: Path,
     args: tuple[str, ...] = ("build",),
     dbt_vars: dict[str, Any] | None = None,
+    target: str | None = None,
 ) -> DbtResult:
-    """Run `dbt <args>` from the project root against db_path; raise SegkitError when it fails."""
-    command = [dbt_executable(), *args]
+    """Run `dbt <args>` from the project root against db_path (or the dbt target); raise SegkitError when it fails."""
+    command = [dbt_executable(), *args, *(["--target", target] if target else [])]
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
     env = {**os.environ, "SEGKIT_DB": str(db_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}

@@ -226,12 +226,6 @@ def _max_segment_id(con: duckdb.DuckDBPyConnection, runs: Sequence[str]) -> int:
     return int(used or 0)
 
 
-def relabel_assignment(con: duckdb.DuckDBPyConnection, matching: Matching, table: str) -> None:
-    """Turn the 1-based centroid positions in `table`.segment_id into the matched ids."""
-    if matching.segment_ids != tuple(range(1, len(matching.segment_ids) + 1)):
-        con.execute(f"update {table} set segment_id = cast({list(matching.segment_ids)}[segment_id] as integer)")
-
-
 def name_overrides(matching: Matching, user_names: Mapping[int, str] | None = None) -> dict[int, str]:
     """Names to impose when naming the new run: kept names of matched segments, and the user's (which win)."""
     user = {int(i): str(n) for i, n in (user_names or {}).items() if int(i) in matching.segment_ids}
@@ -305,23 +299,21 @@ def record_reference_bins(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
         for i in range(len(bounds) - 1):
             rows.append((run_id, feature, features.index(feature) + 1, i + 1, bounds[i], bounds[i + 1]))
     bins = pd.DataFrame(rows, columns=["run_id", "feature", "feature_order", "bin", "lower_edge", "upper_edge"])
-    con.execute(f"create table if not exists feature_reference_bins ({TABLES['feature_reference_bins']})")
     con.register("segkit_bins", bins)
-    con.execute("insert into feature_reference_bins by name select *, null as reference_share from segkit_bins")
+    shares = _bin_shares(con, run_id, fit, "segkit_bins")
     con.unregister("segkit_bins")
-    shares = _bin_shares(con, run_id, fit)
-    con.register("segkit_shares", shares)
-    con.execute("""update feature_reference_bins as b set reference_share = s.share from segkit_shares as s
-                   where b.run_id = $run_id and b.feature = s.feature and b.bin = s.bin""", {"run_id": run_id})
-    con.unregister("segkit_shares")
+    bins = bins.merge(shares.rename(columns={"share": "reference_share"}), on=["feature", "bin"], how="left")
+    con.execute(f"create table if not exists feature_reference_bins ({TABLES['feature_reference_bins']})")
+    insert_rows(con, "feature_reference_bins", bins)
 
 
-def _bin_shares(con: duckdb.DuckDBPyConnection, run_id: str, values_sql: str) -> pd.DataFrame:
+def _bin_shares(con: duckdb.DuckDBPyConnection, run_id: str, values_sql: str,
+                bins_table: str = "feature_reference_bins") -> pd.DataFrame:
     """Share of the rows of values_sql (customer_id, feature, value_scaled) in each reference bin of run_id."""
     return con.execute(f"""
         with binned as (
             select b.feature, b.bin, count(v.customer_id) as customers
-            from feature_reference_bins as b
+            from {bins_table} as b
             left join ({values_sql}) as v on v.feature = b.feature
                 and (b.lower_edge is null or v.value_scaled > b.lower_edge)
                 and (b.upper_edge is null or v.value_scaled <= b.upper_edge)

@@ -22,12 +22,12 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from segkit import charts
+from segkit import charts, engine
 from segkit.config import Settings
 from segkit.errors import SegkitError
 from segkit.naming import (days as _days, describe_segment, is_slipping_away, money, name_segments, number as _num,
                            percent, recommend)
-from segkit.warehouse import connect, require_table, table_exists
+from segkit.warehouse import require_table, table_exists
 
 SCATTER_SAMPLE_SIZE = 2_500
 CLUSTER_HINT = "Run `segkit cluster` first."
@@ -268,8 +268,8 @@ def render_report(model: ReportModel) -> str:
 
 
 def write_report(settings: Settings, run_id: str | None = None) -> Path:
-    """Render the report for a run (latest by default) from the database, opened read-only, and write it."""
-    with connect(settings.db_path, read_only=True) as con:
+    """Render the report for a run (latest by default) from the engine's tables, opened read-only, and write it."""
+    with engine.connect(settings, read_only=True) as con:
         model = build_report_model(con, run_id, settings)
     html = render_report(model)
     path = report_file(settings, model.run.run_id)

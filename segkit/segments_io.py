@@ -24,7 +24,8 @@ import pandas as pd
 
 from segkit.errors import SegkitError
 from segkit.features import LOG_FEATURES
-from segkit.warehouse import connect, quote_identifier, require_table, table_exists
+from segkit.engine import column_types, row_hash_sum_sql
+from segkit.warehouse import quote_identifier, require_table, table_exists
 
 FEATURE_TABLE = "customer_rfm"
 ASSIGNMENT = "segkit_assignment"  # temporary, lives only inside the write transaction
@@ -64,25 +65,26 @@ class FeatureData:
     analysis_date: date | None
 
 
-def read_features(db_path: Path, features: Sequence[str], sample_size: int, seed: int) -> FeatureData:
-    """Validate the feature mart and read a seeded sample of at most sample_size customers; closes the file."""
-    with connect(db_path, read_only=True) as con:
-        require_table(con, FEATURE_TABLE, "Run `dbt build` first to build the customer features.")
-        _check_feature_names(con, features)
-        n_customers, analysis_date = _check_values(con, features)
-        columns = ", ".join(map(quote_identifier, ["customer_id", *dict.fromkeys([*features, "monetary_total"])]))
-        fingerprint = _fingerprint(con, columns, n_customers)
-        order = "customer_id" if n_customers <= sample_size else f"md5(customer_id || ':{int(seed)}')"
-        sample = con.execute(
-            f"select {columns} from {FEATURE_TABLE} order by {order} limit {int(sample_size)}"
-        ).df().sort_values("customer_id", ignore_index=True)
+def read_features(con, features: Sequence[str], sample_size: int, seed: int) -> FeatureData:
+    """Validate the feature mart and read a seeded sample of at most sample_size customers.
+
+    The sample is the customers with the smallest md5(customer_id || ':' || seed): the same customers on
+    every engine, so DuckDB and Spark fit the same model on the same data.
+    """
+    require_table(con, FEATURE_TABLE, "Run `dbt build` first to build the customer features.")
+    _check_feature_names(con, features)
+    n_customers, analysis_date = _check_values(con, features)
+    columns = ", ".join(map(quote_identifier, ["customer_id", *dict.fromkeys([*features, "monetary_total"])]))
+    fingerprint = _fingerprint(con, columns, n_customers)
+    order = "customer_id" if n_customers <= sample_size else f"md5(customer_id || ':{int(seed)}')"
+    sample = con.execute(
+        f"select {columns} from {FEATURE_TABLE} order by {order} limit {int(sample_size)}"
+    ).df().sort_values("customer_id", ignore_index=True)
     return FeatureData(sample, n_customers, fingerprint, analysis_date)
 
 
 def _check_feature_names(con: duckdb.DuckDBPyConnection, features: Sequence[str]) -> None:
-    types = dict(con.execute(
-        "select column_name, data_type from information_schema.columns where table_schema = 'main' "
-        "and table_name = ?", [FEATURE_TABLE]).fetchall())
+    types = column_types(con, FEATURE_TABLE)
     numeric = [name for name, kind in types.items() if kind.upper().startswith(_NUMERIC_TYPES)]
     unknown = [feature for feature in features if feature not in numeric]
     if unknown:
@@ -93,7 +95,8 @@ def _check_feature_names(con: duckdb.DuckDBPyConnection, features: Sequence[str]
 
 def _check_values(con: duckdb.DuckDBPyConnection, features: Sequence[str]) -> tuple[int, date | None]:
     checks = ", ".join(
-        f"count(*) filter (where {q} is null or not isfinite(cast({q} as double))), count(*) filter (where {q} < 0)"
+        f"count(*) filter (where {q} is null or isnan(cast({q} as double)) "
+        f"or abs(cast({q} as double)) = cast('Infinity' as double)), count(*) filter (where {q} < 0)"
         for q in map(quote_identifier, features)
     )
     row = con.execute(f"select count(*), max(analysis_date), {checks} from {FEATURE_TABLE}").fetchone()
@@ -117,23 +120,20 @@ def _check_values(con: duckdb.DuckDBPyConnection, features: Sequence[str]) -> tu
 
 def _fingerprint(con: duckdb.DuckDBPyConnection, columns: str, n_customers: int) -> str:
     # An order-independent sum of per-row md5s: stable across DuckDB versions and cheap at millions of rows.
-    total = con.execute(
-        f"select sum(cast(md5_number_lower(concat_ws('|', {columns})) as hugeint)) from {FEATURE_TABLE}"
-    ).fetchone()[0]
+    total = con.execute(f"select {row_hash_sum_sql(con, columns)} from {FEATURE_TABLE}").fetchone()[0]
     return hashlib.sha256(f"{columns}|{n_customers}|{total}".encode()).hexdigest()
 
 
 @contextmanager
-def transaction(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A write connection in one transaction: committed if the block succeeds, rolled back otherwise."""
-    with connect(db_path) as con:
-        con.execute("begin transaction")
-        try:
-            yield con
-        except BaseException:
-            con.execute("rollback")
-            raise
-        con.execute("commit")
+def transaction(con) -> Iterator[None]:
+    """One transaction on con: committed if the block succeeds, rolled back otherwise (on DuckDB; Spark has none)."""
+    con.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
 
 
 def store_assignment(con: duckdb.DuckDBPyConnection, assignment_sql: str, fit_customer_ids: pd.Series) -> None:
@@ -168,9 +168,9 @@ def profile_segments(con: duckdb.DuckDBPyConnection, features: Sequence[str]
     profiles = profiles[["customers", "customer_share", "revenue", "revenue_share",
                          *(f"{kind}_{c}" for c in PROFILE_STATS for kind in ("median", "mean"))]]
 
-    as_double = ", ".join(f"cast({quote_identifier(f)} as double) as {quote_identifier(f)}" for f in features)
-    long = f"(unpivot (select a.segment_id, {as_double} from {joined}) on {', '.join(map(quote_identifier, features))} " \
-           "into name feature value value)"
+    long = "(" + " union all ".join(
+        f"select a.segment_id, '{feature}' as feature, cast({quote_identifier(feature)} as double) as value "
+        f"from {joined}" for feature in features) + ") as feature_values"
     feature_profiles = con.execute(f"""
         with by_segment as (
             select segment_id, feature, avg(value) as mean, median(value) as median from {long} group by all

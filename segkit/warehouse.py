@@ -116,6 +116,8 @@ def quote_identifier(name: str) -> str:
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    if hasattr(con, "table_exists"):  # segkit.engine.SparkConnection
+        return con.table_exists(name)
     # fetchall, not fetchone: DuckDB 2 keeps a partly fetched result open, which blocks a later register().
     rows = con.execute(
         "select count(*) from information_schema.tables where table_schema = 'main' and table_name = ?", [name]

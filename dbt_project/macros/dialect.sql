@@ -19,17 +19,8 @@
     {{ return(adapter.dispatch('try_cast_number', 'segkit')(expression)) }}
 {%- endmacro %}
 
-{#- Plain numbers; otherwise one currency symbol before or after the number is dropped ('£3.00', '3.00 €'), and
-    thousands separators only where a decimal point makes them unambiguous ('1,234.50'; '2,500' could be 2.5
-    in a European export, so it stays unparseable). NaN and infinity never parse. -#}
 {% macro default__try_cast_number(expression) -%}
-    {%- set formatted = "'([+-]?)[£$€¥]?\s*([0-9]{1,3}(?:,[0-9]{3})+\.[0-9]+|[0-9]*\.?[0-9]+)\s*[£$€¥]?'" -%}
-    coalesce(
-        try_cast({{ expression }} as decimal(18, 4)),
-        case when regexp_full_match({{ expression }}, {{ formatted }}) then
-            try_cast(replace(regexp_replace({{ expression }}, {{ formatted }}, '\1\2'), ',', '') as decimal(18, 4))
-        end
-    )
+    try_cast({{ expression }} as decimal(18, 4))
 {%- endmacro %}
 
 {#- A hash of every column of a row: equal hashes are exact duplicate lines. -#}
@@ -39,4 +30,31 @@
 
 {% macro default__row_fingerprint(relation_alias) -%}
     md5(cast({{ relation_alias }} as {{ dbt.type_string() }}))
+{%- endmacro %}
+
+{#- Each input line's position in the input, 1-based. -#}
+{% macro input_line_number() -%}
+    {{ return(adapter.dispatch('input_line_number', 'segkit')()) }}
+{%- endmacro %}
+
+{% macro default__input_line_number() -%}
+    row_number() over ()
+{%- endmacro %}
+
+{#- Run before any model: make source('raw', 'transactions') readable. DuckDB reads the files through the
+    source's external_location, so it has nothing to do. -#}
+{% macro register_transactions_source() -%}
+    {{ return(adapter.dispatch('register_transactions_source', 'segkit')()) }}
+{%- endmacro %}
+
+{% macro default__register_transactions_source() -%}
+{%- endmacro %}
+
+{#- How many files the transactions_path glob matches. -#}
+{% macro count_input_files(path) -%}
+    {{ return(adapter.dispatch('count_input_files', 'segkit')(path)) }}
+{%- endmacro %}
+
+{% macro default__count_input_files(path) -%}
+    {{ return(run_query("select count(*) from glob(" ~ sql_string(path) ~ ")").columns[0].values()[0]) }}
 {%- endmacro %}

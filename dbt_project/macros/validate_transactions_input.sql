@@ -4,12 +4,13 @@
     {%- if execute and flags.WHICH in ('build', 'run', 'test', 'seed') -%}
         {{ validate_vars() }}
         {%- set path = var('transactions_path') -%}
-        {%- set files = run_query("select count(*) from glob(" ~ sql_string(path) ~ ")").columns[0].values()[0] -%}
+        {%- set files = count_input_files(path) -%}
         {%- if files == 0 -%}
             {{ exceptions.raise_compiler_error(
                 "segkit: no input file matches transactions_path '" ~ path ~ "' (relative to the repository root). "
                 ~ "Set the var to your CSV or Parquet file or glob, e.g. --vars '{transactions_path: data/orders.csv}'.") }}
         {%- endif -%}
+        {%- do register_transactions_source() -%}
         {%- set relation = source('raw', 'transactions') -%}
         {%- set rows = run_query("select count(*) from (select 1 from " ~ relation ~ " limit 1)").columns[0].values()[0] -%}
         {%- if rows == 0 -%}
@@ -29,7 +30,7 @@
         {%- endfor -%}
         {%- set date_column = sql_identifier(columns['order_date']) -%}
         {%- set parsed = run_query(
-            "select count(*), count(" ~ parse_timestamp("trim(cast(" ~ date_column ~ " as varchar))") ~ ") from ("
+            "select count(*), count(" ~ parse_timestamp("trim(cast(" ~ date_column ~ " as " ~ dbt.type_string() ~ "))") ~ ") from ("
             ~ "select " ~ date_column ~ " from " ~ relation ~ " limit 10000)").rows[0] -%}
         {%- if parsed[1] == 0 -%}
             {{ exceptions.raise_compiler_error(
@@ -66,6 +67,11 @@
                 ~ "e.g. 2011-12-10; got '" ~ var(name) ~ "'.") }}
         {%- endif -%}
     {%- endfor -%}
+    {%- if var('pseudonymise_customer_ids') and target.type != 'duckdb' -%}
+        {{ exceptions.raise_compiler_error(
+            "segkit: pseudonymise_customer_ids works on DuckDB only (the keyed pseudonym is a DuckDB function). "
+            ~ "On " ~ target.type ~ ", pseudonymise the customer ids in the input files, or build on DuckDB.") }}
+    {%- endif -%}
     {%- if var('pseudonymise_customer_ids') and not run_query("select segkit_pseudonym_key_is_set()").columns[0].values()[0] -%}
         {{ exceptions.raise_compiler_error(
             "segkit: the var pseudonymise_customer_ids is on but the environment variable SEGKIT_PSEUDONYM_KEY is "

@@ -40,7 +40,7 @@ lines_with_flags as (
         *,
         (
             {%- if cancellation_prefix %}
-            starts_with(coalesce(order_id, ''), {{ sql_string(cancellation_prefix) }}) or
+            substr(coalesce(order_id, ''), 1, {{ cancellation_prefix | length }}) = {{ sql_string(cancellation_prefix) }} or
             {%- endif %}
             coalesce(quantity, line_amount) < 0
         ) as is_return,

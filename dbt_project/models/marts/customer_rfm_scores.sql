@@ -20,7 +20,7 @@ customers_scored as (
 customers_with_fm as (
     select
         *,
-        (f_score + m_score) / 2.0 as fm_score
+        cast(f_score + m_score as double) / 2 as fm_score
     from customers_scored
 ),
 

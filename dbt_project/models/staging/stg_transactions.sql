@@ -1,17 +1,10 @@
 {#- The only model that reads the source. Renames the mapped columns, trims text and casts values;
     a value that does not parse becomes null next to its raw text, so cleaning can name the reason. -#}
-{%- set is_parquet = var('transactions_path').endswith('.parquet') -%}
-
--- The source is read here directly, not through an import CTE, because Parquet's file_index and
+-- The source is read here directly, not through an import CTE, because DuckDB's Parquet file_index and
 -- file_row_number are only visible on the source itself (and stay out of the row fingerprint).
 with lines_numbered as (
     select
-        {%- if is_parquet %}
-        -- Parquet numbers its rows, so lines are numbered in parallel: file number * 10^12 + row number.
-        cast(file_index as bigint) * 1000000000000 + file_row_number + 1 as transaction_line_id,
-        {%- else %}
-        row_number() over () as transaction_line_id,
-        {%- endif %}
+        {{ input_line_number() }} as transaction_line_id,
         -- Exact-duplicate detection needs every raw column; a hash keeps free text out of later models.
         {{ row_fingerprint('source') }} as line_fingerprint,
         {{ mapped_column('customer_id') }} as customer_id_raw,

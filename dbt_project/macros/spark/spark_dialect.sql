@@ -1,0 +1,96 @@
+{#- Spark's side of the dialect macros (see macros/dialect.sql): dbt-spark picks these spark__ versions. -#}
+
+{#- Spark's parsers take Java date-time patterns: the strptime format is translated, letters quoted. -#}
+{% macro spark__parse_timestamp(expression) -%}
+    {%- set format = var('order_date_format') -%}
+    {%- if format -%}
+        coalesce(
+            to_timestamp({{ expression }}, "{{ strptime_to_java_pattern(format) }}"),
+            cast({{ expression }} as timestamp)
+        )
+    {%- else -%}
+        cast({{ expression }} as timestamp)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Single-letter fields (M, d, H...) parse one or two digits, as strptime does. -#}
+{% macro strptime_to_java_pattern(format) -%}
+    {%- set fields = {
+        '%Y': 'yyyy', '%y': 'yy', '%m': 'M', '%d': 'd', '%H': 'H', '%I': 'h', '%M': 'm', '%S': 's',
+        '%f': 'SSSSSS', '%p': 'a', '%b': 'MMM', '%B': 'MMMM', '%j': 'D', '%z': 'Z', '%%': '%'} -%}
+    {%- set pattern = [] -%}
+    {%- for part in modules.re.split('(%.)', format) if part -%}
+        {%- if part in fields -%}
+            {%- do pattern.append(fields[part]) -%}
+        {%- elif part.startswith('%') -%}
+            {{ exceptions.raise_compiler_error(
+                "segkit: order_date_format '" ~ format ~ "' uses " ~ part ~ ", which has no Spark equivalent here. "
+                ~ "Use %Y %y %m %d %H %I %M %S %f %p %b %B %j %z, or null for ISO dates.") }}
+        {%- elif modules.re.search('[A-Za-z]', part) -%}
+            {%- do pattern.append("'" ~ part ~ "'") -%}
+        {%- else -%}
+            {%- do pattern.append(part) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{- pattern | join('') -}}
+{%- endmacro %}
+
+{#- A struct of every column, as JSON, so equal hashes are exact duplicate lines. -#}
+{% macro spark__row_fingerprint(relation_alias) -%}
+    md5(to_json(struct({{ relation_alias }}.*)))
+{%- endmacro %}
+
+{#- Spark numbers rows only in an ordered window; monotonically_increasing_id follows the files' order. -#}
+{% macro spark__input_line_number() -%}
+    row_number() over (order by monotonically_increasing_id())
+{%- endmacro %}
+
+{#- The input files as an external table over the files in place (dropping it never touches the files):
+    Spark has no read_csv() to put in the source's external_location. -#}
+{% macro spark__register_transactions_source() %}
+    {%- set path = var('transactions_path') -%}
+    {#- Relative paths are relative to the repository root, as on DuckDB, not to the table's folder. -#}
+    {%- set path = path if path.startswith('/') or ':' in path
+        else invocation_args_dict.get('project_dir', '.') ~ '/' ~ path -%}
+    {%- set relation = source('raw', 'transactions') -%}
+    {%- set options = "mergeSchema 'true'" if path.endswith('.parquet') else "header 'true'" -%}
+    {%- do run_query("create schema if not exists " ~ relation.schema) -%}
+    {%- do run_query("drop table if exists " ~ relation) -%}
+    {%- do run_query("create table " ~ relation ~ " using " ~ ('parquet' if path.endswith('.parquet') else 'csv')
+        ~ " options (path " ~ sql_string(path) ~ ", " ~ options ~ ")") -%}
+{% endmacro %}
+
+{#- Spark SQL cannot list files: with no file behind the glob, creating the table above stops the build
+    with Spark's UNABLE_TO_INFER_SCHEMA instead. -#}
+{% macro spark__count_input_files(path) -%}
+    {{ return(1) }}
+{%- endmacro %}
+
+{#- Spark has no NFC normalisation, so ids are only trimmed of Unicode space and the float suffix (validate_vars
+    refuses pseudonymise_customer_ids here). Spark string literals take backslash escapes, hence the doubling. -#}
+{% macro spark__customer_id(expression) -%}
+    nullif(regexp_replace(regexp_replace({{ expression }},
+        '^[\\p{Z}\\s\\x{200b}\\x{feff}]+|[\\p{Z}\\s\\x{200b}\\x{feff}]+$', ''), '[.]0+$', ''), '')
+{%- endmacro %}
+
+{#- Spark string literals take backslash escapes and join adjacent literals, so quotes are escaped with a
+    backslash, not doubled; identifiers are quoted with backticks. -#}
+{% macro spark__sql_string(value) -%}
+    '{{ value | string | replace("\\", "\\\\") | replace("'", "\\'") }}'
+{%- endmacro %}
+
+{% macro spark__sql_identifier(name) -%}
+    `{{ name | string | replace('`', '``') }}`
+{%- endmacro %}
+
+{#- The same numbers as duckdb__try_cast_number: a currency symbol, and thousands separators only before a
+    decimal point. Java regex groups are $1, and backslashes are doubled for Spark's string literals. -#}
+{% macro spark__try_cast_number(expression) -%}
+    {%- set formatted = "'^([+-]?)[£$€¥]?\\s*([0-9]{1,3}(?:,[0-9]{3})+\\.[0-9]+|[0-9]*\\.?[0-9]+)\\s*[£$€¥]?$'" -%}
+    coalesce(
+        try_cast({{ expression }} as decimal(18, 4)),
+        case when {{ expression }} rlike {{ formatted }} then
+            try_cast(replace(regexp_replace({{ expression }}, {{ formatted }}, '$1$2'), ',', '') as decimal(18, 4))
+        end
+    )
+{%- endmacro %}

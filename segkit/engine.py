@@ -1,0 +1,325 @@
+"""The engine segkit's SQL runs on: DuckDB (the default) or Apache Spark, chosen by the dbt target.
+
+segkit reads the target from the same profiles.yml as dbt (`Settings.target`: --target, SEGKIT_TARGET, or the
+profile's default), so both always work on the same tables. `connect` gives a connection with the part of
+DuckDB's Python API that segkit uses: ``execute(sql, parameters)`` returning ``.df()``, ``.fetchall()`` and
+``.fetchone()``; ``register``/``unregister`` of a small DataFrame; ``table_exists``. On DuckDB it is DuckDB's
+own connection. On Spark it is `SparkConnection`, which runs the same SQL in a SparkSession configured from
+the profile's ``server_side_parameters`` (the warehouse folder and metastore dbt uses), rewriting the few
+DuckDB-only forms segkit writes (listed in `_REWRITES` and `_STATEMENTS`). Only aggregates, the seeded fit
+sample and small result tables cross between Spark and Python; every per-customer step stays in Spark SQL.
+
+All engine-specific code of segkit lives in this module.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from segkit import warehouse
+from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
+
+SPARK_INSTALL_HINT = "Install the Spark extra: pip install -e '.[spark]' (it needs Java 17)."
+
+
+def target_output(root: Path, target: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The name and the settings of a dbt target of profiles.yml (default: the profile's own default).
+
+    Without a profiles.yml (a bare DuckDB file, as in the library's tests) the default is DuckDB."""
+    path = Path(root) / "profiles.yml"
+    if not target and not path.is_file():
+        return "default", {"type": "duckdb"}
+    profile = yaml.safe_load(path.read_text())[warehouse.PROFILE_NAME]
+    name = target or profile["target"]
+    if name not in profile["outputs"]:
+        raise SegkitError(f"profiles.yml has no target {name!r}; its targets are "
+                          f"{', '.join(profile['outputs'])}. Set --target or SEGKIT_TARGET to one of them.")
+    return name, _render(profile["outputs"][name])
+
+
+def _render(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _render(item) for key, item in value.items()}
+    return warehouse._render_env_vars(value) if isinstance(value, str) else value
+
+
+def engine_name(settings) -> str:
+    """'duckdb' or 'spark': the type of the settings' dbt target."""
+    return target_output(settings.project_dir, settings.target)[1]["type"]
+
+
+# The Spark session a command keeps open across its steps (see `session`); DuckDB files are reopened per step.
+_SHARED_SPARK: ContextVar["SparkConnection | None"] = ContextVar("segkit_shared_spark", default=None)
+
+
+@contextmanager
+def connect(settings, read_only: bool = False) -> Iterator[Any]:
+    """A connection to the settings' dbt target, closed (and on Spark, its JVM ended) on exit."""
+    name, output = target_output(settings.project_dir, settings.target)
+    if output["type"] == "duckdb":
+        with warehouse.connect(settings.db_path, read_only=read_only) as con:
+            yield con
+        return
+    if output["type"] != "spark":
+        raise SegkitError(f"The dbt target {name!r} is of type {output['type']!r}; segkit runs on duckdb or spark.")
+    shared = _SHARED_SPARK.get()
+    if shared is not None:
+        yield shared
+        return
+    con = SparkConnection.open(output, Path(settings.project_dir))
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def session(settings) -> Iterator[None]:
+    """Keep one Spark session for every `connect` inside the block (a JVM start costs seconds); no-op on DuckDB."""
+    if _SHARED_SPARK.get() is not None or engine_name(settings) != "spark":
+        yield
+        return
+    with connect(settings) as con:
+        token = _SHARED_SPARK.set(con)
+        try:
+            yield
+        finally:
+            _SHARED_SPARK.reset(token)
+
+
+def column_types(con, table: str) -> dict[str, str]:
+    """Column name -> upper-case SQL type (INTEGER, BIGINT, DECIMAL(18,2), DOUBLE, VARCHAR...)."""
+    if isinstance(con, SparkConnection):
+        rows = con.execute(f"describe table {table}").fetchall()
+        types = {}
+        for name, kind, _ in rows:
+            if not name or name.startswith("#"):  # partition information follows the columns
+                break
+            types[name] = {"INT": "INTEGER", "STRING": "VARCHAR"}.get(kind.upper(), kind.upper())
+        return types
+    return dict(con.execute(
+        "select column_name, data_type from information_schema.columns where table_schema = 'main' "
+        "and table_name = ?", [table]).fetchall())
+
+
+def row_hash_sum_sql(con, columns: str) -> str:
+    """An aggregate: the sum of a 64-bit hash of every row's columns (order-independent, for a fingerprint)."""
+    if isinstance(con, SparkConnection):
+        return f"sum(cast(conv(substr(md5(concat_ws('|', {columns})), 17, 16), 16, 10) as decimal(38, 0)))"
+    return f"sum(cast(md5_number_lower(concat_ws('|', {columns})) as hugeint))"
+
+
+# ------------------------------------------------------------------------------------------------ Spark
+
+# DuckDB forms segkit writes, and their Spark SQL equivalents.
+_REWRITES = (
+    (re.compile(r"\bvarchar\b", re.IGNORECASE), "string"),
+    (re.compile(r"\s+primary key\b", re.IGNORECASE), ""),
+    (re.compile(r"\blist_contains\(", re.IGNORECASE), "array_contains("),
+    (re.compile(r"\bquantile_cont\(([^,]+),\s*\[([^\]]*)\]\)", re.IGNORECASE), r"percentile(\1, array(\2))"),
+)
+_NAMED_PARAMETER = re.compile(r"\$(\w+)")
+# A single-quoted literal (kept as it is) or a double-quoted identifier (Spark quotes with backticks).
+_QUOTED = re.compile(r"('(?:[^'\\]|\\.)*')|\"((?:[^\"]|\"\")*)\"")
+_CREATE_OR_REPLACE = re.compile(r"^\s*create\s+or\s+replace\s+(temp\s+)?table\s+(\w+)\s+as\s", re.IGNORECASE)
+_CREATE_IF_NOT_EXISTS = re.compile(r"^\s*create\s+table\s+if\s+not\s+exists\s", re.IGNORECASE)
+_TRANSACTION = re.compile(r"^\s*(begin(\s+transaction)?|commit|rollback)\s*;?\s*$", re.IGNORECASE)
+
+
+class SparkResult:
+    """A Spark query's result with DuckDB's fetch methods; collected on first use."""
+
+    def __init__(self, frame):
+        self._frame = frame
+
+    def df(self) -> pd.DataFrame:
+        # DuckDB returns DECIMAL columns as floats; so does this.
+        frame = self._frame.toPandas()
+        for column in frame.columns:
+            if frame[column].dtype == object and frame[column].map(lambda v: isinstance(v, Decimal)).any():
+                frame[column] = frame[column].astype(float)
+        return frame
+
+    def fetchall(self) -> list[tuple]:
+        return [tuple(row) for row in self._frame.collect()]
+
+    def fetchone(self) -> tuple | None:
+        rows = self._frame.take(1)
+        return tuple(rows[0]) if rows else None
+
+
+class SparkConnection:
+    """A SparkSession behind DuckDB's connection methods (see the module docstring)."""
+
+    def __init__(self, session, schema: str):
+        self.session = session
+        self.schema = schema
+
+    @classmethod
+    def open(cls, output: dict[str, Any], root: Path) -> "SparkConnection":
+        """Start a local session with the profile's settings, in the profile's schema (dbt must have built it)."""
+        if output.get("method", "session") != "session":
+            raise SegkitError(f"segkit reaches Spark with method: session (local, or Spark Connect with "
+                              f"spark.remote); the target uses method: {output.get('method')}. Add a session "
+                              "target to profiles.yml (see 'Running on Spark' in the README).")
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:
+            raise SegkitError(f"The Spark target needs pyspark. {SPARK_INSTALL_HINT}") from None
+        builder = SparkSession.builder.enableHiveSupport()
+        for key, value in (output.get("server_side_parameters") or {}).items():
+            builder = builder.config(str(key), str(value))
+        builder = builder.config("spark.sql.ansi.enabled", "false")  # as dbt-spark sets it
+        builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "false")  # pyarrow is optional
+        # Relative paths in the profile (warehouse, metastore) are relative to the repository root, as for dbt.
+        here = os.getcwd()
+        os.chdir(root)
+        try:
+            session = builder.getOrCreate()
+        except Exception as error:  # the JVM's own error: Java missing, or the metastore held by another process
+            raise SegkitError(_spark_start_advice(error), exit_code=EXIT_DATABASE_LOCKED) from None
+        finally:
+            os.chdir(here)
+        session.sparkContext.setLogLevel("ERROR")
+        schema = output["schema"]
+        connection = cls(session, schema)
+        try:
+            exists = session.catalog.databaseExists(schema)  # the first use of the metastore
+        except Exception as error:
+            advice = _spark_start_advice(error)  # before close: the error's text comes from the JVM
+            connection.close()
+            raise SegkitError(advice, exit_code=EXIT_DATABASE_LOCKED) from None
+        if not exists:
+            connection.close()
+            raise SegkitError(f"The Spark schema {schema!r} does not exist yet. Run `dbt build --target spark` "
+                              "first to build the customer features.")
+        session.catalog.setCurrentDatabase(schema)
+        return connection
+
+    def close(self) -> None:
+        """Stop the session and end its JVM, so that the Derby metastore is free for dbt's next session."""
+        from pyspark import SparkContext
+        from pyspark.sql import SparkSession
+
+        self.session.stop()
+        gateway = SparkContext._gateway
+        if gateway is not None:
+            gateway.shutdown()
+            process = getattr(gateway, "proc", None)
+            if process is not None:
+                process.stdin.close()  # the JVM exits when its stdin closes
+                process.wait(timeout=60)
+        SparkContext._gateway = None
+        SparkContext._jvm = None
+        SparkSession._instantiatedSession = None
+        SparkSession._activeSession = None
+
+    def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] | None = None) -> SparkResult | None:
+        if _TRANSACTION.match(sql):
+            return None  # Spark has no multi-statement transactions: see "Running on Spark" in the README
+        sql = _QUOTED.sub(_backtick_identifier, sql)
+        for pattern, replacement in _REWRITES:
+            sql = pattern.sub(replacement, sql)
+        args: Any = None
+        if isinstance(parameters, dict):
+            sql = _NAMED_PARAMETER.sub(r":\1", sql)
+            args = {key: _python_value(value) for key, value in parameters.items()}
+        elif parameters:
+            args = [_python_value(value) for value in parameters]
+        replaced = _CREATE_OR_REPLACE.match(sql)
+        if replaced and replaced.group(1):
+            # A temporary table: materialised now (a view would re-read the temporary views it names later).
+            frame = self.session.sql(sql[replaced.end():], args=args) if args else self.session.sql(sql[replaced.end():])
+            frame.localCheckpoint(eager=True).createOrReplaceTempView(replaced.group(2))
+            return None
+        if replaced:
+            self.session.sql(f"drop table if exists {replaced.group(2)}")
+            sql = f"create table {replaced.group(2)} using parquet as {sql[replaced.end():]}"
+        elif _CREATE_IF_NOT_EXISTS.match(sql):
+            sql = f"{sql.rstrip()} using parquet"
+        return SparkResult(self.session.sql(sql, args=args) if args else self.session.sql(sql))
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        """A small DataFrame as a temporary view."""
+        schema = _schema(frame)
+        self.session.createDataFrame(_records(frame, schema), schema).createOrReplaceTempView(name)
+
+    def unregister(self, name: str) -> None:
+        self.session.catalog.dropTempView(name)
+
+    def table_exists(self, name: str) -> bool:
+        return bool(self.session.catalog.tableExists(name))
+
+
+def _backtick_identifier(match: re.Match) -> str:
+    if match.group(1) is not None:
+        return match.group(1)
+    return "`" + match.group(2).replace('""', '"').replace("`", "``") + "`"
+
+
+def _spark_start_advice(error: Exception) -> str:
+    text = str(error)
+    if "Java gateway" in text or "JAVA_HOME" in text:
+        return (f"Spark could not start: Java is missing ({text.splitlines()[0]}). Install Java 17, e.g. "
+                f"apt-get install openjdk-17-jre-headless. {SPARK_INSTALL_HINT}")
+    return ("Spark could not start its session. The local metastore (Derby, under .spark/) allows one process "
+            "at a time: wait for a running `dbt --target spark` or segkit command to finish and run again. "
+            f"Spark said: {text.splitlines()[0] if text else type(error).__name__}")
+
+
+def _python_value(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def _records(frame: pd.DataFrame, schema) -> list[tuple]:
+    from pyspark.sql import types
+
+    coerce = {types.DoubleType: float, types.LongType: int, types.StringType: str}
+    columns = []
+    for name, field in zip(frame.columns, schema.fields):
+        convert = coerce.get(type(field.dataType), _python_value)
+        columns.append([None if pd.isna(value) else convert(_python_value(value)) for value in frame[name]])
+    return list(zip(*columns))
+
+
+def _schema(frame: pd.DataFrame):
+    """Spark types from the pandas columns; a column of only nulls has Spark's null type, which casts to any."""
+    from pyspark.sql import types
+
+    def spark_type(series: pd.Series):
+        values = series.dropna()
+        if values.empty:
+            return types.NullType()
+        if pd.api.types.is_bool_dtype(series) or (len(values) and values.map(lambda v: isinstance(v, bool)).all()):
+            return types.BooleanType()
+        if pd.api.types.is_integer_dtype(series):
+            return types.LongType()
+        if pd.api.types.is_float_dtype(series):
+            return types.DoubleType()
+        if pd.api.types.is_datetime64_any_dtype(series) or (len(values) and values.map(
+                lambda v: isinstance(v, datetime)).all()):
+            return types.TimestampType()
+        if len(values) and values.map(lambda v: isinstance(v, date)).all():
+            return types.DateType()
+        if len(values) and values.map(lambda v: isinstance(v, (int, np.integer))).all():
+            return types.LongType()
+        if len(values) and values.map(lambda v: isinstance(v, (float, Decimal, np.floating))).all():
+            return types.DoubleType()
+        return types.StringType()
+
+    return types.StructType([types.StructField(str(name), spark_type(frame[name]), True) for name in frame.columns])
