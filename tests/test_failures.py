@@ -100,11 +100,16 @@ def test_sigkill_during_write_back_never_leaves_a_half_run(clustered_copy):
 
 def test_two_clusters_at_once_give_one_complete_run_and_a_clean_refusal(clustered_copy):
     before = assert_consistent(clustered_copy)
-    first = start_cluster(clustered_copy, "--k-max", "10")  # scanning k takes seconds: the second arrives meanwhile
+    first = start_cluster(clustered_copy, "--k-max", "10")
     for message in first.stderr:
         if message.startswith("... scanning k"):
             break
-    second = segkit("cluster", "--k", "4", "--no-report", db_path=clustered_copy)
+    # Paused mid-run, the first holds its lock for as long as the second needs, however fast the scan is.
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = segkit("cluster", "--k", "4", "--no-report", db_path=clustered_copy)
+    finally:
+        first.send_signal(signal.SIGCONT)
     first_out, first_err = first.communicate(timeout=300)
     assert first.returncode == 0, first_err
     assert "writing results" in first_err  # the first was still running when the second was refused
