@@ -18,6 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_DATA = ROOT / "data" / "demo" / "online_retail_demo.csv.gz"
 DEMO_TRUTH = ROOT / "data" / "demo" / "online_retail_demo_truth.csv"
 
+# Each pytest-xdist worker gets its own dbt target/ and logs/, so dbt runs in parallel never share files.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["DBT_TARGET_PATH"] = str(ROOT / "target" / os.environ["PYTEST_XDIST_WORKER"])
+    os.environ["DBT_LOG_PATH"] = str(ROOT / "logs" / os.environ["PYTEST_XDIST_WORKER"])
+DBT_TARGET = Path(os.environ.get("DBT_TARGET_PATH", ROOT / "target"))
+
 
 def dbt_build(db_path: Path, select: str | None = None, **dbt_vars) -> Path:
     """Run the project's `dbt build` (of the nodes `select` names, else all) into db_path; return db_path."""
@@ -105,7 +111,7 @@ def compiled_cleaning(tmp_path_factory) -> CompiledCleaning:
     folder = tmp_path_factory.mktemp("cleaning")
     run_dbt(ROOT, folder / f"{_CATALOG}.duckdb", args=("compile", "--select", " ".join(CLEANING_MODELS)),
             dbt_vars={"transactions_path": str(folder / "*.csv"), "extraction_date": "2011-12-31"})
-    compiled = ROOT / "target" / "compiled" / "segkit" / "dbt_project" / "models"
+    compiled = DBT_TARGET / "compiled" / "segkit" / "dbt_project" / "models"
     # Unit tests compile to files of the same name under <models>.yml/ folders: skip those.
     paths = {path.stem: path for path in compiled.rglob("*.sql") if not path.parent.name.endswith(".yml")}
     return CompiledCleaning(folder, {model: paths[model].read_text() for model in CLEANING_MODELS})
