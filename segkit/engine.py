@@ -25,7 +25,6 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from segkit import warehouse
 from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
@@ -33,30 +32,9 @@ from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
 SPARK_INSTALL_HINT = "Install the Spark extra: pip install -e '.[spark]' (it needs Java 17)."
 
 
-def target_output(root: Path, target: str | None = None) -> tuple[str, dict[str, Any]]:
-    """The name and the settings of a dbt target of profiles.yml (default: the profile's own default).
-
-    Without a profiles.yml (a bare DuckDB file, as in the library's tests) the default is DuckDB."""
-    path = Path(root) / "profiles.yml"
-    if not target and not path.is_file():
-        return "default", {"type": "duckdb"}
-    profile = yaml.safe_load(path.read_text())[warehouse.PROFILE_NAME]
-    name = target or profile["target"]
-    if name not in profile["outputs"]:
-        raise SegkitError(f"profiles.yml has no target {name!r}; its targets are "
-                          f"{', '.join(profile['outputs'])}. Set --target or SEGKIT_TARGET to one of them.")
-    return name, _render(profile["outputs"][name])
-
-
-def _render(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _render(item) for key, item in value.items()}
-    return warehouse._render_env_vars(value) if isinstance(value, str) else value
-
-
 def engine_name(settings) -> str:
     """'duckdb' or 'spark': the type of the settings' dbt target."""
-    return target_output(settings.project_dir, settings.target)[1]["type"]
+    return warehouse.profile_output(settings.project_dir, settings.target)[1]["type"]
 
 
 # The Spark session a command keeps open across its steps (see `session`); DuckDB files are reopened per step.
@@ -66,7 +44,7 @@ _SHARED_SPARK: ContextVar["SparkConnection | None"] = ContextVar("segkit_shared_
 @contextmanager
 def connect(settings, read_only: bool = False) -> Iterator[Any]:
     """A connection to the settings' dbt target, closed (and on Spark, its JVM ended) on exit."""
-    name, output = target_output(settings.project_dir, settings.target)
+    name, output = warehouse.profile_output(settings.project_dir, settings.target)
     if output["type"] == "duckdb":
         with warehouse.connect(settings.db_path, read_only=read_only) as con:
             yield con

@@ -7,7 +7,7 @@ import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import duckdb
 import yaml
@@ -29,24 +29,43 @@ def project_root() -> Path:
     return here
 
 
-def _profile_output(root: Path) -> dict:
-    """The active output of the segkit profile, from DBT_PROFILES_DIR or the repository root, as dbt reads it."""
-    folder = Path(os.environ.get("DBT_PROFILES_DIR") or root)
-    profiles = yaml.safe_load((folder / "profiles.yml").read_text())
-    return profiles[PROFILE_NAME]["outputs"][profiles[PROFILE_NAME]["target"]]
+def profile_output(root: Path, target: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The name and the settings of a target of the segkit dbt profile (default: the profile's own), read as dbt
+    reads them: from DBT_PROFILES_DIR or the repository root, with env_var() rendered.
+
+    Without a profiles.yml (a bare DuckDB file, as in the library's tests) the default is DuckDB."""
+    path = Path(os.environ.get("DBT_PROFILES_DIR") or root) / "profiles.yml"
+    if not target and not path.is_file():
+        return "default", {"type": "duckdb"}
+    profile = yaml.safe_load(path.read_text())[PROFILE_NAME]
+    name = target or profile["target"]
+    if name not in profile["outputs"]:
+        raise SegkitError(f"profiles.yml has no target {name!r}; its targets are "
+                          f"{', '.join(profile['outputs'])}. Set --target or SEGKIT_TARGET to one of them.")
+    return name, _render(profile["outputs"][name])
 
 
 def database_path(root: Path | None = None) -> Path:
     """The DuckDB file named by the dbt profile, so dbt and segkit never disagree about it."""
     root = root or project_root()
-    path = Path(_render_env_vars(str(_profile_output(root)["path"])))
+    output = profile_output(root)[1]
+    if "path" not in output:
+        raise SegkitError(f"No profiles.yml names the DuckDB file in {root}. Run segkit from the project folder, "
+                          "or set SEGKIT_PROJECT_DIR to it.")
+    path = Path(output["path"])
     return path if path.is_absolute() else (root / path).resolve()
 
 
 def database_settings(root: Path | None = None) -> dict[str, str]:
     """The profile's DuckDB `settings` (memory_limit, threads, temp_directory...), so segkit runs within dbt's limits."""
-    settings = _profile_output(root or project_root()).get("settings") or {}
-    return {str(name): _render_env_vars(str(value)) for name, value in settings.items()}
+    settings = profile_output(root or project_root())[1].get("settings") or {}
+    return {str(name): str(value) for name, value in settings.items()}
+
+
+def _render(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _render(item) for key, item in value.items()}
+    return _render_env_vars(value) if isinstance(value, str) else value
 
 
 def _render_env_vars(text: str) -> str:
