@@ -46,10 +46,17 @@ def fresh_demo_db(demo_db, tmp_path) -> Path:
     return copy
 
 
+SEGKIT = str(Path(sys.executable).parent / "segkit")
+
+
+def segkit_environment(db_path: Path, env: dict | None = None) -> dict[str, str]:
+    """The environment the real `segkit` command runs in on db_path, from the repository root."""
+    return {**os.environ, "SEGKIT_DB": str(db_path), "SEGKIT_PROJECT_DIR": str(ROOT), **(env or {})}
+
+
 def segkit(*args: str, db_path: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     """The real `segkit` command on db_path."""
-    environment = {**os.environ, "SEGKIT_DB": str(db_path), "SEGKIT_PROJECT_DIR": str(ROOT), **(env or {})}
-    return subprocess.run([str(Path(sys.executable).parent / "segkit"), *args], env=environment, cwd=ROOT,
+    return subprocess.run([SEGKIT, *args], env=segkit_environment(db_path, env), cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
 
 

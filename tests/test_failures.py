@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,17 +15,16 @@ import pytest
 from segkit.dbt_runner import run_dbt
 from segkit.errors import SegkitError
 from segkit.segments_io import HISTORY_TABLES
-from tests.conftest import ROOT, segkit, snapshot
+from tests.conftest import ROOT, SEGKIT, segkit, segkit_environment, snapshot
 
 KILLS = 5
 KILL_SEED = 7
 
 
 def start_cluster(db_path: Path, *options: str) -> subprocess.Popen:
-    environment = {**os.environ, "SEGKIT_DB": str(db_path), "SEGKIT_PROJECT_DIR": str(ROOT)}
-    return subprocess.Popen([str(Path(sys.executable).parent / "segkit"), "cluster", "--no-report",
-                             *(options or ("--k", "4"))],
-                            env=environment, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([SEGKIT, "cluster", "--no-report", *(options or ("--k", "4"))],
+                            env=segkit_environment(db_path), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def wait_for_write_back(process: subprocess.Popen) -> float:
