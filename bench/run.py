@@ -88,7 +88,8 @@ def ensure_parts(data_dir: Path, parts: int) -> list[Path]:
     files = [data_dir / f"part_{part:03d}.parquet" for part in range(parts)]
     missing = [(part, file) for part, file in enumerate(files) if not file.exists()]
     if missing:
-        with duckdb.connect(config={"memory_limit": "2GB", "threads": 2, "enable_progress_bar": False}) as con:
+        with duckdb.connect(config={"memory_limit": "2GB", "threads": 2}) as con:
+            con.execute("set enable_progress_bar = false")  # a global option no longer, since DuckDB 2
             con.execute(f"create table lines as select * from read_csv('{base}', header = true)")
             for part, file in missing:
                 # Shifted ids make every part a distinct set of customers and invoices; typed columns, as a
