@@ -82,7 +82,7 @@ def test_dbt_build_on_spark_builds_every_model_and_passes_every_test(spark_run):
     passed, warned, errors, skipped, total = map(int, done.groups())
     assert (errors, skipped, warned) == (0, 0, 0)
     assert passed == total
-    assert re.search(r"\d+ table models, \d+ data tests, 6 unit tests", build.output)
+    assert re.search(r"\d+ table models, \d+ data tests, 8 unit tests", build.output)
 
 
 def test_every_customer_gets_one_segment_queryable_in_spark_sql(spark_run):

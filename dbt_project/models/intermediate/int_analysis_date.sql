@@ -1,14 +1,13 @@
 {#- The one date every feature is measured at. Never the wall clock, so reruns reproduce. -#}
 {%- set analysis_date = var('analysis_date') -%}
 
-with lines as (
-    select * from {{ ref('int_transaction_lines_checked') }}
+with customer_line_dates as (
+    select * from {{ ref('int_customer_line_dates') }}
 ),
 
 last_valid_line as (
-    select max(order_date) as last_order_date
-    from lines
-    where rejection_reason is null
+    select max(last_line_date) as last_order_date
+    from customer_line_dates
 ),
 
 analysis_date as (

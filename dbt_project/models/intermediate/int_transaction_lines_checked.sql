@@ -7,51 +7,28 @@ with transactions as (
     select * from {{ ref('stg_transactions') }}
 ),
 
--- Copies are ranked only among lines whose fingerprint repeats (a few percent), which spares a sort of
--- every line. These two read the view directly, not through the import CTE: DuckDB would store every
--- column of every line of a CTE read three times, while a direct read computes just the fingerprint.
-repeated_fingerprints as (
-    select line_fingerprint
-    from {{ ref('stg_transactions') }}
-    group by line_fingerprint
-    having count(*) > 1
-),
-
-copies_ranked as (
-    select
-        transaction_line_id,
-        row_number() over (
-            partition by line_fingerprint order by transaction_line_id
-        ) as copy_number
-    from {{ ref('stg_transactions') }}
-    where line_fingerprint in (select line_fingerprint from repeated_fingerprints)
-),
-
-lines_with_duplicate_rank as (
-    select
-        transactions.*,
-        coalesce(copies_ranked.copy_number, 1) as copy_number
-    from transactions
-    left join copies_ranked on transactions.transaction_line_id = copies_ranked.transaction_line_id
+duplicate_lines as (
+    select * from {{ ref('int_duplicate_lines') }}
 ),
 
 lines_with_flags as (
     select
-        *,
+        transactions.*,
+        duplicate_lines.transaction_line_id is not null as is_duplicate,
         (
             {%- if cancellation_prefix %}
-            substr(coalesce(order_id, ''), 1, {{ cancellation_prefix | length }}) = {{ sql_string(cancellation_prefix) }} or
+            substr(coalesce(transactions.order_id, ''), 1, {{ cancellation_prefix | length }})
+                = {{ sql_string(cancellation_prefix) }} or
             {%- endif %}
-            coalesce(quantity, line_amount) < 0
+            coalesce(transactions.quantity, transactions.line_amount) < 0
         ) as is_return,
         (
-            order_date is null
-            or (quantity_raw is not null and quantity is null)
-            or (unit_price_raw is not null and unit_price is null)
-            or (line_amount_raw is not null and line_amount_given is null)
-            or line_amount is null
+            transactions.has_unparseable_value
+            or transactions.order_date is null
+            or transactions.line_amount is null
         ) as is_unparseable
-    from lines_with_duplicate_rank
+    from transactions
+    left join duplicate_lines on transactions.transaction_line_id = duplicate_lines.transaction_line_id
 ),
 
 lines_checked as (
@@ -70,7 +47,7 @@ lines_checked as (
         case
             when is_unparseable then 'unparseable'
             when customer_id is null then 'missing_customer_id'
-            when copy_number > 1 then 'duplicate'
+            when is_duplicate then 'duplicate'
             when product_id in (
                 {%- for code in non_product_codes %}{{ sql_string(code) }}{{ ', ' if not loop.last }}{% endfor -%}
             ) then 'non_product_code'

@@ -19,9 +19,10 @@ lines_in_window as (
 ),
 
 customers_with_purchases as (
-    select distinct customer_id
-    from lines_in_window
-    where reason_in_window is null and not is_return
+    select customer_line_dates.customer_id
+    from {{ ref('int_customer_line_dates') }} as customer_line_dates
+    cross join analysis_date
+    where customer_line_dates.first_purchase_date < analysis_date.analysis_date
 ),
 
 lines_classified as (

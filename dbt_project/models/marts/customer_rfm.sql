@@ -8,28 +8,22 @@ analysis_date as (
     select * from {{ ref('int_analysis_date') }}
 ),
 
-purchases_by_customer as (
+-- One pass over the kept lines; returns are kept only for customers with a purchase, so every customer here has one.
+lines_by_customer as (
     select
         customer_id,
-        min(order_date) as first_order_date,
-        max(order_date) as last_order_date,
-        count(distinct order_key) as frequency,
-        count(distinct order_date) as order_days,
-        sum(line_amount) as monetary_total,
-        count(distinct product_id) as distinct_products
+        min(case when not is_return then order_date end) as first_order_date,
+        max(case when not is_return then order_date end) as last_order_date,
+        count(distinct case when not is_return then order_key end) as frequency,
+        count(distinct case when not is_return then order_date end) as order_days,
+        sum(case when not is_return then line_amount end) as monetary_total,
+        count(distinct case when not is_return then product_id end) as distinct_products,
+        sum(case when is_return then abs(line_amount) end) as returns_total
     from transactions
-    where not is_return
     group by customer_id
 ),
 
-returns_by_customer as (
-    select
-        customer_id,
-        sum(abs(line_amount)) as returns_total
-    from transactions
-    where is_return
-    group by customer_id
-),
+{%- if var('columns').get('product_category') %}
 
 spend_by_category as (
     select
@@ -48,6 +42,7 @@ top_category_by_customer as (
     from spend_by_category
     group by customer_id
 ),
+{%- endif %}
 
 customers_with_features as (
     select
@@ -64,17 +59,22 @@ customers_with_features as (
                 cast({{ dbt.datediff('purchases.first_order_date', 'purchases.last_order_date', 'day') }} as double)
                 / (purchases.order_days - 1)
         end as avg_days_between_orders,
-        cast(coalesce(returns.returns_total, 0) as decimal(18, 2)) as returns_total,
-        cast(coalesce(returns.returns_total, 0) / purchases.monetary_total as double) as return_rate,
+        cast(coalesce(purchases.returns_total, 0) as decimal(18, 2)) as returns_total,
+        cast(coalesce(purchases.returns_total, 0) / purchases.monetary_total as double) as return_rate,
         cast(purchases.distinct_products as integer) as distinct_products,
+        {%- if var('columns').get('product_category') %}
         cast(categories.top_category_share as double) as top_category_share,
+        {%- else %}
+        cast(null as double) as top_category_share,
+        {%- endif %}
         purchases.first_order_date,
         purchases.last_order_date,
         analysis_date.analysis_date
-    from purchases_by_customer as purchases
+    from lines_by_customer as purchases
     cross join analysis_date
-    left join returns_by_customer as returns on purchases.customer_id = returns.customer_id
+    {%- if var('columns').get('product_category') %}
     left join top_category_by_customer as categories on purchases.customer_id = categories.customer_id
+    {%- endif %}
 )
 
 select * from customers_with_features

@@ -1,0 +1,35 @@
+{#- The source's column types by name, so staging can skip the text round trip for typed columns (Parquet
+    numbers, dates and timestamps). Empty where the engine should read every column as text, and at parse time. -#}
+{% macro source_column_types() -%}
+    {{ return(adapter.dispatch('source_column_types', 'segkit')()) }}
+{%- endmacro %}
+
+{% macro default__source_column_types() -%}
+    {{ return({}) }}
+{%- endmacro %}
+
+{#- CSV is read as text (all_varchar), so only Parquet has types to look up. -#}
+{% macro duckdb__source_column_types() -%}
+    {%- set path = var('transactions_path') -%}
+    {%- if not execute or not path.endswith('.parquet') or count_input_files(path) == 0 -%}
+        {{ return({}) }}
+    {%- endif -%}
+    {%- set described = run_query("describe select * from " ~ source('raw', 'transactions')) -%}
+    {%- set types = {} -%}
+    {%- for row in described.rows -%}
+        {%- do types.update({row[0]: row[1] | upper}) -%}
+    {%- endfor -%}
+    {{ return(types) }}
+{%- endmacro %}
+
+{#- 'number', 'temporal' or 'text': how staging reads the mapped column `name`. -#}
+{% macro source_column_kind(name, types) -%}
+    {%- set type = types.get(var('columns').get(name), 'VARCHAR') -%}
+    {%- if type in ('TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'UTINYINT', 'USMALLINT', 'UINTEGER',
+                    'UBIGINT', 'UHUGEINT', 'FLOAT', 'DOUBLE') or type.startswith('DECIMAL') -%}
+        {{ return('number') }}
+    {%- elif type == 'DATE' or type.startswith('TIMESTAMP') -%}
+        {{ return('temporal') }}
+    {%- endif -%}
+    {{ return('text') }}
+{%- endmacro %}
