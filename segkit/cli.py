@@ -106,7 +106,7 @@ def _cluster_options(command):
         click.option("--seed", type=int, default=None, help="Random seed for every random step (default 42). Example: --seed 7"),
         click.option("--fit-sample-size", type=click.IntRange(min=100), default=None,
                      help="Fit on a seeded sample of at most this many customers, then assign all "
-                          "(default 200000). Example: --fit-sample-size 50000"),
+                          "(default 50000). Example: --fit-sample-size 200000"),
         click.option("--report/--no-report", "write_report", default=None,
                      help="Write the HTML report after clustering (default: write it). Example: --no-report"),
         click.option("--report-path", type=click.Path(path_type=Path), default=None,

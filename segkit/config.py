@@ -28,7 +28,7 @@ class Settings:
     k_min: int = 2
     k_max: int = 10
     seed: int = 42
-    fit_sample_size: int = 200_000
+    fit_sample_size: int = 50_000
     silhouette_sample_size: int = 10_000
     stability_resamples: int = 5
     winsor_quantiles: tuple[float, float] = (0.001, 0.999)
