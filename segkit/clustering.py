@@ -86,13 +86,16 @@ class ClusterRun:
     segments: tuple[SegmentSummary, ...]
     k_selection: tuple[KScore, ...]
     warnings: tuple[str, ...]
-    db_path: Path
+    location: dict[str, str | None]  # where the tables are: engine.location
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step
     drift: history.DriftReport | None = None  # the data against the previous run's model, before refitting
 
     def to_json_dict(self) -> dict[str, Any]:
-        """Plain JSON values (NaN becomes null), for `segkit cluster --json`."""
-        return _json_safe({**asdict(self), "db_path": str(self.db_path)})
+        """Plain JSON values (NaN becomes null), for `segkit cluster --json`; the location's keys in its place."""
+        summary: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            summary.update(value if key == "location" else {key: value})
+        return _json_safe(summary)
 
 
 def run_clustering(settings: Settings, progress: Callable[[str], None] | None = None) -> ClusterRun:
@@ -149,7 +152,7 @@ def _run_clustering(settings: Settings, progress: Callable[[str], None] | None) 
     segments = tuple(SegmentSummary(s, names[s], int(p.customers), float(p.customer_share), float(p.revenue_share))
                      for s, p in profiles.iterrows())
     return ClusterRun(run_id, choice.k, choice.reason, settings.algorithm, data.n_customers, len(data.sample),
-                      segments, choice.scores, tuple(warnings), Path(settings.db_path), timings, drift)
+                      segments, choice.scores, tuple(warnings), engine.location(settings), timings, drift)
 
 
 def fit_sample_size(settings: Settings) -> int:

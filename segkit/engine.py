@@ -37,6 +37,18 @@ def engine_name(settings) -> str:
     return warehouse.profile_output(settings.project_dir, settings.target)[1]["type"]
 
 
+def location(settings) -> dict[str, str | None]:
+    """Where the settings' tables are, for a summary: ``db_path``, the DuckDB file; on Spark, where a file name
+    would mean nothing, ``engine``, ``target``, ``schema`` and ``warehouse`` (the folder, as the profile sets it)."""
+    name, output = warehouse.profile_output(settings.project_dir, settings.target)
+    if output["type"] != "spark":
+        return {"db_path": str(settings.db_path)}
+    folder = (output.get("server_side_parameters") or {}).get("spark.sql.warehouse.dir")
+    if folder and ":" not in folder and not Path(folder).is_absolute():
+        folder = str(Path(settings.project_dir) / folder)  # Spark starts in the repository root, as dbt does
+    return {"engine": "spark", "target": name, "schema": output["schema"], "warehouse": folder}
+
+
 # The Spark session a command keeps open across its steps (see `session`); DuckDB files are reopened per step.
 _SHARED_SPARK: ContextVar["SparkConnection | None"] = ContextVar("segkit_shared_spark", default=None)
 

@@ -46,6 +46,12 @@ def test_every_customer_gets_one_segment_queryable_in_sql(clustered_demo):
     assert len(revenue) == summary["chosen_k"]
 
 
+def test_cluster_json_names_the_duckdb_file_it_wrote(clustered_demo):
+    db_path, summary = clustered_demo
+    assert summary["db_path"] == str(db_path)
+    assert not {"engine", "target", "schema", "warehouse"} & set(summary)
+
+
 def test_demo_segments_recover_the_planted_behaviours(clustered_demo):
     db_path, summary = clustered_demo
     labels = sql(db_path, "select customer_id, segment_id from customer_segments")

@@ -106,6 +106,15 @@ def test_the_dbt_assignment_model_gives_every_customer_the_same_segment_on_spark
     assert np.allclose(scored["distance_to_centroid"], segments["distance_to_centroid"], rtol=1e-9, atol=1e-9)
 
 
+def test_cluster_json_says_it_ran_on_spark_and_where_the_tables_are(spark_run):
+    _, summary, _, _, report = spark_run
+    assert "db_path" not in summary
+    assert (summary["engine"], summary["target"], summary["schema"]) == ("spark", "spark", "segkit")
+    warehouse = report.parent / "warehouse"  # SEGKIT_SPARK_DIR is the report's folder
+    assert summary["warehouse"] == str(warehouse)
+    assert (warehouse / "segkit.db" / "customer_segments").is_dir()
+
+
 def test_report_is_rendered_from_spark_without_customer_ids(spark_run):
     _, summary, _, tables, report = spark_run
     html = report.read_text(encoding="utf-8")
