@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import yaml
+
+from segkit.warehouse import profile_output
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -164,7 +165,7 @@ def glob_for(data_dir: Path, parts: int) -> str:
 
 
 def profile_settings() -> tuple[int, str]:
-    output = yaml.safe_load((ROOT / "profiles.yml").read_text())["segkit"]["outputs"]["dev"]
+    output = profile_output(ROOT)[1]
     return output.get("threads", 1), output.get("settings", {}).get("memory_limit", "4GB")
 
 
@@ -297,7 +298,7 @@ SPARK_TOLERANCE = {"avg_order_value": 0.01 + 1e-9, "return_rate": 1e-9}
 
 def spark_rfm_differences(db: Path, spark_dir: Path) -> str:
     """Spark's customer_rfm (its Parquet files in the warehouse) against DuckDB's, customer by customer."""
-    schema = yaml.safe_load((ROOT / "profiles.yml").read_text())["segkit"]["outputs"]["spark"]["schema"]
+    schema = profile_output(ROOT, "spark")[1]["schema"]
     files = spark_dir / "warehouse" / f"{schema}.db" / "customer_rfm" / "*.parquet"
     with duckdb.connect(str(db), read_only=True) as con:
         columns = con.execute("select column_name, data_type from information_schema.columns "
