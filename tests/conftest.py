@@ -79,7 +79,7 @@ def clustered_db(demo_db, tmp_path_factory) -> Path:
 
 
 CLEANING_MODELS = ("stg_transactions", "int_duplicate_lines", "int_transaction_lines_checked",
-                   "int_customer_line_dates", "int_analysis_date", "int_transaction_lines_classified",
+                   "int_lines_by_customer", "int_analysis_date", "int_transaction_lines_classified",
                    "int_transactions_cleaned", "int_transactions_rejected",
                    "data_quality_summary")
 _CATALOG = "cleaning"

@@ -22,7 +22,7 @@ from tests.conftest import ROOT, dbt_build, segkit, snapshot
 
 HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country"
 EXTRACTION_DATE = "2011-12-31"
-UP_TO_SUMMARY = "+data_quality_summary int_transactions_cleaned int_transactions_rejected"
+UP_TO_SUMMARY = "+data_quality_summary +int_transactions_cleaned +int_transactions_rejected"
 
 
 def line(invoice="1", code="A", quantity="1", when="2010-12-01 08:26:00", price="2.50", customer="100") -> str:

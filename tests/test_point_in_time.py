@@ -69,3 +69,30 @@ def test_the_later_lines_were_read_and_set_aside(snapshots):
         for reason, extra in (("rows_read", 7), ("after_analysis_date", 6), ("extreme_quantity", 1)):
             assert con_after.execute(query, [reason]).fetchall()[0][0] == \
                 con_before.execute(query, [reason]).fetchall()[0][0] + extra, reason
+
+
+def test_whole_customer_counts_agree_with_the_lines_at_a_set_date(snapshots):
+    """int_lines_by_customer applies the analysis date to whole customers; the line views apply it line by line."""
+    for db in snapshots[:2]:
+        with connect(db, read_only=True) as con:
+            summary = dict(con.execute("select reason, row_count from data_quality_summary "
+                                       "where row_count > 0 and reason <> 'rows_read'").fetchall())
+            classified = dict(con.execute("select coalesce(rejection_reason, 'rows_kept'), count(*) "
+                                          "from int_transaction_lines_classified group by 1").fetchall())
+            differing = con.execute("""
+                select count(*) from customer_rfm full join (
+                    select customer_id,
+                           count(distinct case when not is_return then order_key end) as frequency,
+                           sum(case when not is_return then line_amount end) as monetary_total,
+                           coalesce(sum(case when is_return then -line_amount end), 0) as returns_total,
+                           count(distinct case when not is_return then product_id end) as distinct_products,
+                           max(case when not is_return then order_date end) as last_order_date
+                    from int_transactions_cleaned group by customer_id) as lines using (customer_id)
+                where customer_rfm.frequency is distinct from lines.frequency
+                   or customer_rfm.monetary_total is distinct from lines.monetary_total
+                   or customer_rfm.returns_total is distinct from lines.returns_total
+                   or customer_rfm.distinct_products is distinct from lines.distinct_products
+                   or customer_rfm.last_order_date is distinct from lines.last_order_date""").fetchone()[0]
+        assert summary == classified, db
+        assert summary["after_analysis_date"] > 0
+        assert differing == 0, db

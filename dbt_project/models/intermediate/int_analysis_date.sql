@@ -1,13 +1,14 @@
 {#- The one date every feature is measured at. Never the wall clock, so reruns reproduce. -#}
 {%- set analysis_date = var('analysis_date') -%}
 
-with customer_line_dates as (
-    select * from {{ ref('int_customer_line_dates') }}
+with lines_by_customer as (
+    select * from {{ ref('int_lines_by_customer') }}
 ),
 
 last_valid_line as (
     select max(last_line_date) as last_order_date
-    from customer_line_dates
+    from lines_by_customer
+    where rejection_reason is null
 ),
 
 analysis_date as (

@@ -19,10 +19,10 @@ lines_in_window as (
 ),
 
 customers_with_purchases as (
-    select customer_line_dates.customer_id
-    from {{ ref('int_customer_line_dates') }} as customer_line_dates
-    cross join analysis_date
-    where customer_line_dates.first_purchase_date < analysis_date.analysis_date
+    -- first_purchase_date counts purchases before the analysis date only.
+    select customer_id
+    from {{ ref('int_lines_by_customer') }}
+    where rejection_reason is null and first_purchase_date is not null
 ),
 
 lines_classified as (

@@ -1,26 +1,33 @@
 {#- One row per customer with a kept purchase: recency, frequency, monetary value and more,
     measured at the analysis date from kept lines dated before it. -#}
-with transactions as (
-    select * from {{ ref('int_transactions_cleaned') }}
+with lines_by_customer as (
+    select * from {{ ref('int_lines_by_customer') }}
 ),
 
 analysis_date as (
     select * from {{ ref('int_analysis_date') }}
 ),
+{%- if var('columns').get('product_category') %}
 
--- One pass over the kept lines; returns are kept only for customers with a purchase, so every customer here has one.
-lines_by_customer as (
+kept_lines as (
+    select * from {{ ref('int_transactions_cleaned') }}
+),
+{%- endif %}
+
+-- Customers whose lines passed the checks and include a purchase before the analysis date: their returns are
+-- kept, the other customers' returns were rejected (return_without_purchase).
+purchases as (
     select
         customer_id,
-        min(case when not is_return then order_date end) as first_order_date,
-        max(case when not is_return then order_date end) as last_order_date,
-        count(distinct case when not is_return then order_key end) as frequency,
-        count(distinct case when not is_return then order_date end) as order_days,
-        sum(case when not is_return then line_amount end) as monetary_total,
-        count(distinct case when not is_return then product_id end) as distinct_products,
-        sum(case when is_return then abs(line_amount) end) as returns_total
-    from transactions
-    group by customer_id
+        first_purchase_date as first_order_date,
+        last_purchase_date as last_order_date,
+        orders as frequency,
+        order_days,
+        purchases_total as monetary_total,
+        distinct_products,
+        returns_total
+    from lines_by_customer
+    where rejection_reason is null and first_purchase_date is not null
 ),
 
 {%- if var('columns').get('product_category') %}
@@ -30,7 +37,7 @@ spend_by_category as (
         customer_id,
         product_category,
         sum(line_amount) as category_total
-    from transactions
+    from kept_lines
     where not is_return and product_category is not null
     group by customer_id, product_category
 ),
@@ -70,7 +77,7 @@ customers_with_features as (
         purchases.first_order_date,
         purchases.last_order_date,
         analysis_date.analysis_date
-    from lines_by_customer as purchases
+    from purchases
     cross join analysis_date
     {%- if var('columns').get('product_category') %}
     left join top_category_by_customer as categories on purchases.customer_id = categories.customer_id

@@ -1,11 +1,14 @@
 {#- Rows read, kept, and rejected per reason (every reason listed, zero when none): kept + rejected = read.
-    Rows read are counted on staging, independently of cleaning, so a line lost in between would show. -#}
+    Rows read are counted on staging, independently of cleaning, so a line lost in between would show. The
+    other counts come from int_lines_by_customer, which applies the rules of int_transaction_lines_classified
+    to whole customers: after_analysis_date to lines that passed the checks but are dated on or after the
+    analysis date, return_without_purchase to the other such lines of a customer without a purchase. -#}
 with transactions as (
     select * from {{ ref('stg_transactions') }}
 ),
 
-lines as (
-    select * from {{ ref('int_transaction_lines_classified') }}
+lines_by_customer as (
+    select * from {{ ref('int_lines_by_customer') }}
 ),
 
 reasons as (
@@ -18,10 +21,20 @@ rows_read as (
 
 rows_per_reason as (
     select
-        coalesce(rejection_reason, 'rows_kept') as reason,
-        count(*) as row_count
-    from lines
+        case
+            when rejection_reason is not null then rejection_reason
+            when first_purchase_date is null then 'return_without_purchase'
+            else 'rows_kept'
+        end as reason,
+        sum(case when rejection_reason is null then lines_in_window else line_count end) as row_count
+    from lines_by_customer
     group by 1
+    union all
+    select
+        'after_analysis_date' as reason,
+        sum(line_count - lines_in_window) as row_count
+    from lines_by_customer
+    where rejection_reason is null
 ),
 
 summary_rows as (
