@@ -1,14 +1,13 @@
--- Every line that passes the checks has what features need. One pass over the checked lines (kept lines are
--- among them), in place of a not_null test per column of a view that classifies every line again.
-with checked as (
-    select * from {{ ref('int_transaction_lines_checked') }}
+-- Every line that passes the checks has what features need (customer, order, date and amount). Counted in the
+-- one pass of int_lines_by_customer, in place of a not_null test per column that would read every line again.
+with lines_by_customer as (
+    select * from {{ ref('int_lines_by_customer') }}
 ),
 
-incomplete_lines as (
-    select transaction_line_id
-    from checked
-    where rejection_reason is null
-        and (customer_id is null or order_key is null or order_date is null or line_amount is null)
+incomplete as (
+    select customer_id, incomplete_lines
+    from lines_by_customer
+    where incomplete_lines > 0
 )
 
-select * from incomplete_lines
+select * from incomplete

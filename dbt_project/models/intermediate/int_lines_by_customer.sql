@@ -31,6 +31,13 @@ lines_by_customer as (
         rejection_reason,
         count(*) as line_count,
         count(case when is_in_window then 1 end) as lines_in_window,
+        count(
+            case
+                when rejection_reason is null
+                    and (customer_id is null or order_key is null or order_date is null or line_amount is null)
+                    then 1
+            end
+        ) as incomplete_lines,
         max(case when rejection_reason is null then order_date end) as last_line_date,
         min(case when is_in_window and not is_return then order_date end) as first_purchase_date,
         max(case when is_in_window and not is_return then order_date end) as last_purchase_date,
