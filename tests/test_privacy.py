@@ -49,13 +49,20 @@ def pseudonymised_build(tmp_path: Path, name: str, key: str, monkeypatch) -> Pat
                      extraction_date="2011-12-31", pseudonymise_customer_ids=True)
 
 
+@pytest.fixture(scope="module")
+def pseudonymised_db(tmp_path_factory) -> Path:
+    """The orders built with KEY: clustered by one test, its customer ids compared by another."""
+    with pytest.MonkeyPatch.context() as patch:
+        return pseudonymised_build(tmp_path_factory.mktemp("pseudonymised"), "first", KEY, patch)
+
+
 def customer_ids(db_path: Path) -> set[str]:
     with duckdb.connect(str(db_path), read_only=True) as con:
         return {c for (c,) in con.execute("select customer_id from customer_rfm").fetchall()}
 
 
-def test_pseudonymised_ids_reach_no_table_and_the_key_reaches_no_file(tmp_path, monkeypatch):
-    db_path = pseudonymised_build(tmp_path, "first", KEY, monkeypatch)
+def test_pseudonymised_ids_reach_no_table_and_the_key_reaches_no_file(pseudonymised_db, tmp_path):
+    db_path = pseudonymised_db
     clustered = segkit("cluster", "--k", "2", "--report-path", str(tmp_path / "report.html"), db_path=db_path,
                        env={KEY_ENV_VAR: KEY})
     assert clustered.returncode == 0, clustered.stderr
@@ -71,8 +78,8 @@ def test_pseudonymised_ids_reach_no_table_and_the_key_reaches_no_file(tmp_path, 
             assert KEY.encode() not in text_file.read_bytes(), text_file
 
 
-def test_the_same_key_gives_the_same_pseudonyms_and_another_key_others(tmp_path, monkeypatch):
-    first = customer_ids(pseudonymised_build(tmp_path, "a", KEY, monkeypatch))
+def test_the_same_key_gives_the_same_pseudonyms_and_another_key_others(pseudonymised_db, tmp_path, monkeypatch):
+    first = customer_ids(pseudonymised_db)
     again = customer_ids(pseudonymised_build(tmp_path, "b", KEY, monkeypatch))
     other = customer_ids(pseudonymised_build(tmp_path, "c", KEY + "-rotated", monkeypatch))
     assert first == again and len(first) == len(RAW_IDS)
