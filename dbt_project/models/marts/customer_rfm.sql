@@ -1,5 +1,7 @@
 {#- One row per customer with a kept purchase: recency, frequency, monetary value and more,
     measured at the analysis date from kept lines dated before it. -#}
+{%- set has_categories = var('columns').get('product_category') -%}
+
 with lines_by_customer as (
     select * from {{ ref('int_lines_by_customer') }}
 ),
@@ -7,7 +9,7 @@ with lines_by_customer as (
 analysis_date as (
     select * from {{ ref('int_analysis_date') }}
 ),
-{%- if var('columns').get('product_category') %}
+{%- if has_categories %}
 
 kept_lines as (
     select * from {{ ref('int_transactions_cleaned') }}
@@ -30,7 +32,7 @@ purchases as (
     where rejection_reason is null and first_purchase_date is not null
 ),
 
-{%- if var('columns').get('product_category') %}
+{%- if has_categories %}
 
 spend_by_category as (
     select
@@ -69,7 +71,7 @@ customers_with_features as (
         cast(coalesce(purchases.returns_total, 0) as decimal(18, 2)) as returns_total,
         cast(coalesce(purchases.returns_total, 0) / purchases.monetary_total as double) as return_rate,
         cast(purchases.distinct_products as integer) as distinct_products,
-        {%- if var('columns').get('product_category') %}
+        {%- if has_categories %}
         cast(categories.top_category_share as double) as top_category_share,
         {%- else %}
         cast(null as double) as top_category_share,
@@ -79,7 +81,7 @@ customers_with_features as (
         analysis_date.analysis_date
     from purchases
     cross join analysis_date
-    {%- if var('columns').get('product_category') %}
+    {%- if has_categories %}
     left join top_category_by_customer as categories on purchases.customer_id = categories.customer_id
     {%- endif %}
 )
