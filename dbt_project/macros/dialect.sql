@@ -32,6 +32,16 @@
     md5(cast({{ relation_alias }} as {{ dbt.type_string() }}))
 {%- endmacro %}
 
+{#- A 64-bit hash of a value, null for null: a narrow key to group and join on in place of text. Different
+    values share a key with probability about n^2 / 2^65 among n values. -#}
+{% macro hash_key(expression) -%}
+    case when {{ expression }} is not null then {{ adapter.dispatch('hash_function', 'segkit')() }}({{ expression }}) end
+{%- endmacro %}
+
+{% macro default__hash_function() -%}
+    md5
+{%- endmacro %}
+
 {#- Each input line's position in the input, 1-based. -#}
 {% macro input_line_number() -%}
     {{ return(adapter.dispatch('input_line_number', 'segkit')()) }}

@@ -30,3 +30,7 @@
         end
     )
 {%- endmacro %}
+
+{% macro duckdb__hash_function() -%}
+    hash
+{%- endmacro %}

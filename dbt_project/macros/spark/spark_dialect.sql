@@ -94,3 +94,8 @@
         end
     )
 {%- endmacro %}
+
+{#- Spark's hash() has only 32 bits; xxhash64 has 64. -#}
+{% macro spark__hash_function() -%}
+    xxhash64
+{%- endmacro %}
