@@ -1,21 +1,25 @@
 {#- Every exact copy of an earlier line: its id, and the id of the first line it repeats. Small (only lines whose
     fingerprint repeats), so it is the one table cleaning writes; the checks read it beside the lines. -#}
 with repeated_fingerprints as (
-    select
-        line_fingerprint,
-        min(transaction_line_id) as first_line_id
+    -- Only the count: the smallest possible entry per line in the one aggregate over every line.
+    select line_fingerprint
     from {{ ref('stg_transactions') }}
     group by line_fingerprint
     having count(*) > 1
 ),
 
-copies as (
+repeated_lines as (
     select
         lines.transaction_line_id,
-        repeated_fingerprints.first_line_id
+        min(lines.transaction_line_id) over (partition by lines.line_fingerprint) as first_line_id
     from {{ ref('stg_transactions') }} as lines
     inner join repeated_fingerprints on lines.line_fingerprint = repeated_fingerprints.line_fingerprint
-    where lines.transaction_line_id <> repeated_fingerprints.first_line_id
+),
+
+copies as (
+    select transaction_line_id, first_line_id
+    from repeated_lines
+    where transaction_line_id <> first_line_id
 )
 
 select * from copies
