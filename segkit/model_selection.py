@@ -115,7 +115,9 @@ def sampled_silhouettes(X: np.ndarray, labels: dict[int, np.ndarray], seed: int,
     rows = check_random_state(seed).permutation(len(X))[:sample_size] if len(X) > sample_size else np.arange(len(X))
     sample = X[rows]
     one_hot = {k: np.eye(k_labels.max() + 1)[k_labels[rows]] for k, k_labels in labels.items()}
-    distance_sums = {k: np.empty_like(columns) for k, columns in one_hot.items()}
+    # Every k's cluster columns side by side, so each chunk of distances takes one matrix product, not one per k.
+    columns = np.hstack(list(one_hot.values()))
+    distance_sums = np.empty((len(sample), columns.shape[1]))
     squared_norms = (sample**2).sum(axis=1)
     chunk_rows = max(1, SILHOUETTE_CHUNK_MB * 2**20 // (8 * len(sample)))
     for start in range(0, len(sample), chunk_rows):
@@ -123,9 +125,10 @@ def sampled_silhouettes(X: np.ndarray, labels: dict[int, np.ndarray], seed: int,
         squared = squared_norms[chunk, None] + squared_norms[None, :] - 2 * sample[chunk] @ sample.T
         distances = np.sqrt(np.maximum(squared, 0))
         distances[np.arange(len(distances)), np.arange(start, start + len(distances))] = 0
-        for k, columns in one_hot.items():
-            distance_sums[k][chunk] = distances @ columns
-    return {k: _silhouette_from_sums(distance_sums[k], one_hot[k]) for k in labels}
+        distance_sums[chunk] = distances @ columns
+    ends = np.cumsum([k_columns.shape[1] for k_columns in one_hot.values()])
+    return {k: _silhouette_from_sums(distance_sums[:, end - k_columns.shape[1]:end], k_columns)
+            for (k, k_columns), end in zip(one_hot.items(), ends)}
 
 
 def _silhouette_from_sums(distance_sums: np.ndarray, one_hot: np.ndarray) -> float:
