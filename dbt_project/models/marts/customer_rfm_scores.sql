@@ -24,17 +24,24 @@ customers_with_fm as (
     from customers_scored
 ),
 
-customers_matched as (
+-- The first matching rule for each combination of scores that occurs (at most 5 x 9), not for each customer.
+score_combinations as (
+    select distinct r_score, fm_score
+    from customers_with_fm
+),
+
+combinations_matched as (
     select
-        customers_with_fm.customer_id,
+        score_combinations.r_score,
+        score_combinations.fm_score,
         rules.rfm_segment,
         row_number() over (
-            partition by customers_with_fm.customer_id order by rules.priority
+            partition by score_combinations.r_score, score_combinations.fm_score order by rules.priority
         ) as match_order
-    from customers_with_fm
+    from score_combinations
     inner join rules
-        on customers_with_fm.r_score between rules.r_score_min and rules.r_score_max
-        and customers_with_fm.fm_score between rules.fm_score_min and rules.fm_score_max
+        on score_combinations.r_score between rules.r_score_min and rules.r_score_max
+        and score_combinations.fm_score between rules.fm_score_min and rules.fm_score_max
 ),
 
 customers_segmented as (
@@ -43,15 +50,16 @@ customers_segmented as (
         cast(customers_with_fm.r_score as {{ dbt.type_string() }})
             || cast(customers_with_fm.f_score as {{ dbt.type_string() }})
             || cast(customers_with_fm.m_score as {{ dbt.type_string() }}) as rfm_score,
-        customers_matched.rfm_segment,
+        combinations_matched.rfm_segment,
         customers_with_fm.r_score,
         customers_with_fm.f_score,
         customers_with_fm.m_score,
         customers_with_fm.fm_score
     from customers_with_fm
-    left join customers_matched
-        on customers_with_fm.customer_id = customers_matched.customer_id
-        and customers_matched.match_order = 1
+    left join combinations_matched
+        on customers_with_fm.r_score = combinations_matched.r_score
+        and customers_with_fm.fm_score = combinations_matched.fm_score
+        and combinations_matched.match_order = 1
 )
 
 select * from customers_segmented
