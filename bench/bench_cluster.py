@@ -21,7 +21,7 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 
 from segkit.clustering import N_INIT, run_clustering
 from segkit.config import Settings
-from segkit.features import build_pipeline
+from segkit.feature_pipeline import build_pipeline
 from segkit.model_selection import nearest_centroid
 
 

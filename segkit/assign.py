@@ -24,6 +24,7 @@ from sklearn.metrics import pairwise_distances_argmin
 
 from segkit.errors import SegkitError
 from segkit.features import apply_transform
+from segkit.history import latest_run_id
 from segkit.warehouse import connect, require_table
 
 CLUSTER_HINT = "Run `segkit cluster` first to fit segments."
@@ -39,15 +40,6 @@ class StoredModel:
     segment_ids: tuple[int, ...]      # ascending
     segment_names: tuple[str, ...]
     centroids: np.ndarray             # scaled units, one row per segment id, columns in feature order
-
-
-def latest_run_id(con, features: tuple[str, ...] | None = None) -> str | None:
-    """The most recent run (by created_at), optionally only among runs on exactly these features."""
-    rows = con.execute("select run_id, features from cluster_runs order by created_at desc, run_id desc").fetchall()
-    for run_id, stored in rows:
-        if features is None or tuple(json.loads(stored)) == tuple(features):
-            return run_id
-    return None
 
 
 def load_model(con, run_id: str | None = None) -> StoredModel:

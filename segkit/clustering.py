@@ -55,7 +55,8 @@ from threadpoolctl import threadpool_limits
 from segkit import engine, history, segments_io
 from segkit.config import Settings
 from segkit.errors import SegkitError
-from segkit.features import build_pipeline, scaled_sql, transform_parameters, unscale
+from segkit.feature_pipeline import build_pipeline, transform_parameters
+from segkit.features import scaled_sql, unscale
 from segkit.model_selection import KChoice, KScore, choose_k, nearest_centroid, scan_k
 from segkit.naming import name_segments
 from segkit.warehouse import exclusive_run

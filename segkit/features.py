@@ -1,6 +1,7 @@
 """The feature transform: log for heavy tails, winsorising, standardising; and the same transform in SQL.
 
-The transform is a scikit-learn Pipeline of three steps, each applied per feature:
+The transform is three steps, each applied per feature, fitted on the sample as a scikit-learn Pipeline
+(segkit.feature_pipeline):
 
 1. ``log``: ``ln(1 + x)`` for the features in ``LOG_FEATURES`` (counts, days and money, all >= 0 and
    right-skewed); rates and shares are left as they are.
@@ -9,8 +10,8 @@ The transform is a scikit-learn Pipeline of three steps, each applied per featur
    about 0.2% of customers are clipped; they are still assigned a segment.
 3. ``scale``: StandardScaler (subtract the mean, divide by the standard deviation; 1 for a constant).
 
-`transform_parameters` turns the fitted pipeline into rows of table ``feature_transform`` and
-`scaled_sql` into the contract's SQL expression, so every customer can be transformed inside DuckDB:
+`transform_parameters` turns the fitted pipeline into rows of table ``feature_transform``, the contract this
+module reads: `apply_transform` applies it in numpy and `scaled_sql` gives its SQL expression, so every customer can be transformed inside DuckDB:
 ``(least(greatest(CASE WHEN log_transform THEN ln(1 + x) ELSE x END, clip_lower), clip_upper) - center) / scale``.
 """
 
@@ -20,9 +21,6 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from segkit.warehouse import quote_identifier
 
@@ -32,52 +30,8 @@ LOG_FEATURES = frozenset({
 })
 
 
-class Winsorizer(TransformerMixin, BaseEstimator):
-    """Clip each column to quantiles learnt in `fit` (``clip_lower_``, ``clip_upper_``)."""
-
-    def __init__(self, quantiles: tuple[float, float] = (0.001, 0.999)):
-        self.quantiles = quantiles
-
-    def fit(self, X, y=None):
-        X = np.asarray(X, dtype=float)
-        self.clip_lower_, self.clip_upper_ = np.quantile(X, self.quantiles, axis=0)
-        return self
-
-    def transform(self, X):
-        return np.clip(np.asarray(X, dtype=float), self.clip_lower_, self.clip_upper_)
-
-
-def _log1p_columns(X, mask):
-    X = np.array(X, dtype=float)
-    X[:, mask] = np.log1p(X[:, mask])
-    return X
-
-
 def log_mask(features: Sequence[str]) -> np.ndarray:
     return np.array([feature in LOG_FEATURES for feature in features], dtype=bool)
-
-
-def build_pipeline(features: Sequence[str], winsor_quantiles: tuple[float, float]) -> Pipeline:
-    """An unfitted log -> winsorize -> scale pipeline for these features (in this order)."""
-    return Pipeline([
-        ("log", FunctionTransformer(_log1p_columns, kw_args={"mask": log_mask(features)})),
-        ("winsorize", Winsorizer(tuple(winsor_quantiles))),
-        ("scale", StandardScaler()),
-    ])
-
-
-def transform_parameters(pipeline: Pipeline, features: Sequence[str]) -> pd.DataFrame:
-    """The fitted parameters, one row per feature, in the columns of table feature_transform (without run_id)."""
-    winsorize, scale = pipeline.named_steps["winsorize"], pipeline.named_steps["scale"]
-    return pd.DataFrame({
-        "feature": list(features),
-        "feature_order": np.arange(1, len(features) + 1),
-        "log_transform": log_mask(features),
-        "clip_lower": winsorize.clip_lower_.astype(float),
-        "clip_upper": winsorize.clip_upper_.astype(float),
-        "center": scale.mean_.astype(float),
-        "scale": scale.scale_.astype(float),
-    })
 
 
 def scaled_sql(parameters: pd.Series) -> str:

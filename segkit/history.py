@@ -74,7 +74,6 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
-from segkit.assign import latest_run_id
 from segkit.config import Settings
 from segkit.errors import SegkitError
 from segkit.features import apply_transform, scaled_sql
@@ -105,6 +104,15 @@ class Thresholds:
     match_threshold: float = Settings.match_threshold
     drift_psi_threshold: float = Settings.drift_psi_threshold
     drift_distance_ratio_threshold: float = Settings.drift_distance_ratio_threshold
+
+
+def latest_run_id(con, features: tuple[str, ...] | None = None) -> str | None:
+    """The most recent run (by created_at), optionally only among runs on exactly these features."""
+    rows = con.execute("select run_id, features from cluster_runs order by created_at desc, run_id desc").fetchall()
+    for run_id, stored in rows:
+        if features is None or tuple(json.loads(stored)) == tuple(features):
+            return run_id
+    return None
 
 
 def thresholds(settings: Settings) -> Thresholds:

@@ -14,7 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 from segkit import clustering, segments_io
 from segkit.config import Settings
 from segkit.errors import SegkitError
-from segkit.features import build_pipeline, transform_parameters
+from segkit.feature_pipeline import build_pipeline, transform_parameters
 from segkit.warehouse import connect
 
 # Planted groups: (recency_days, frequency, monetary_total) centres, far apart in log space.

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segkit.features import build_pipeline, scaled_sql, transform_parameters, unscale
+from segkit.feature_pipeline import build_pipeline, transform_parameters
+from segkit.features import scaled_sql, unscale
 
 FEATURES = ["recency_days", "frequency", "monetary_total", "return_rate"]
 
