@@ -124,13 +124,15 @@ def _run_cluster(as_json: bool, **overrides) -> None:
     from segkit.clustering import run_clustering
     from segkit.config import load_settings
     from segkit.engine import session
-    from segkit.report import write_report
 
     settings = load_settings(**overrides)
     progress = None if as_json else (lambda message: click.echo(f"... {message}", err=True))
     with session(settings):
         run = run_clustering(settings, progress=progress)
-        report_path = write_report(settings, run.run_id) if settings.write_report else None
+        report_path = None
+        if settings.write_report:
+            from segkit.report import write_report
+            report_path = write_report(settings, run.run_id)
     if as_json:
         summary = run.to_json_dict()
         summary["report_path"] = str(report_path) if report_path else None
