@@ -3,6 +3,8 @@
     them reads every line again: the lines per check result, the dates behind the analysis date and the
     return_without_purchase rule, and the sums and distinct counts behind the features. -#}
 {%- set analysis_date = var('analysis_date') -%}
+{#- Each distinct count and the column of purchases it counts. -#}
+{%- set distinct_counts = {'orders': 'order_hash', 'order_days': 'order_date', 'distinct_products': 'product_hash'} -%}
 
 with lines as (
     select * from {{ ref('int_transaction_lines_checked') }}
@@ -56,49 +58,41 @@ purchases as (
     where is_in_window and not is_return
 ),
 
-orders_by_customer as (
-    select customer_key, count(*) as orders
-    from (select distinct customer_key, order_hash from purchases where order_hash is not null) as orders
+{%- for count_name, column in distinct_counts.items() %}
+
+{{ count_name }}_by_customer as (
+    select customer_key, count(*) as {{ count_name }}
+    from (select distinct customer_key, {{ column }} from purchases where {{ column }} is not null) as distinct_values
     group by customer_key
 ),
+{%- endfor %}
 
-order_days_by_customer as (
-    select customer_key, count(*) as order_days
-    from (select distinct customer_key, order_date from purchases where order_date is not null) as order_days
-    group by customer_key
-),
-
-products_by_customer as (
-    select customer_key, count(*) as distinct_products
-    from (select distinct customer_key, product_hash from purchases where product_hash is not null) as products
-    group by customer_key
+customers_keyed as (
+    select *, {{ hash_key('customer_id') }} as customer_key
+    from lines_by_customer
 ),
 
 lines_with_distinct_counts as (
     select
-        lines_by_customer.customer_id,
-        lines_by_customer.rejection_reason,
-        lines_by_customer.line_count,
-        lines_by_customer.lines_in_window,
-        lines_by_customer.incomplete_lines,
-        lines_by_customer.last_line_date,
-        lines_by_customer.first_purchase_date,
-        lines_by_customer.last_purchase_date,
+        customers_keyed.customer_id,
+        customers_keyed.rejection_reason,
+        customers_keyed.line_count,
+        customers_keyed.lines_in_window,
+        customers_keyed.incomplete_lines,
+        customers_keyed.last_line_date,
+        customers_keyed.first_purchase_date,
+        customers_keyed.last_purchase_date,
         coalesce(orders_by_customer.orders, 0) as orders,
         coalesce(order_days_by_customer.order_days, 0) as order_days,
-        lines_by_customer.purchases_total,
-        coalesce(products_by_customer.distinct_products, 0) as distinct_products,
-        lines_by_customer.returns_total
-    from lines_by_customer
-    left join orders_by_customer
-        on lines_by_customer.rejection_reason is null
-        and {{ hash_key('lines_by_customer.customer_id') }} = orders_by_customer.customer_key
-    left join order_days_by_customer
-        on lines_by_customer.rejection_reason is null
-        and {{ hash_key('lines_by_customer.customer_id') }} = order_days_by_customer.customer_key
-    left join products_by_customer
-        on lines_by_customer.rejection_reason is null
-        and {{ hash_key('lines_by_customer.customer_id') }} = products_by_customer.customer_key
+        customers_keyed.purchases_total,
+        coalesce(distinct_products_by_customer.distinct_products, 0) as distinct_products,
+        customers_keyed.returns_total
+    from customers_keyed
+    {%- for count_name in distinct_counts %}
+    left join {{ count_name }}_by_customer
+        on customers_keyed.rejection_reason is null
+        and customers_keyed.customer_key = {{ count_name }}_by_customer.customer_key
+    {%- endfor %}
 )
 
 select * from lines_with_distinct_counts
