@@ -106,13 +106,10 @@ class Thresholds:
     drift_distance_ratio_threshold: float = Settings.drift_distance_ratio_threshold
 
 
-def latest_run_id(con, features: tuple[str, ...] | None = None) -> str | None:
-    """The most recent run (by created_at), optionally only among runs on exactly these features."""
-    rows = con.execute("select run_id, features from cluster_runs order by created_at desc, run_id desc").fetchall()
-    for run_id, stored in rows:
-        if features is None or tuple(json.loads(stored)) == tuple(features):
-            return run_id
-    return None
+def latest_run_id(con) -> str | None:
+    """The most recent run (by created_at), or None."""
+    row = con.execute("select run_id from cluster_runs order by created_at desc, run_id desc limit 1").fetchone()
+    return row[0] if row else None
 
 
 def thresholds(settings: Settings) -> Thresholds:
