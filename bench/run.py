@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from segkit.warehouse import profile_output
+from segkit.config import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -165,8 +165,8 @@ def glob_for(data_dir: Path, parts: int) -> str:
 
 
 def profile_settings() -> tuple[int, str]:
-    output = profile_output(ROOT)[1]
-    return output.get("threads", 1), output.get("settings", {}).get("memory_limit", "4GB")
+    profile = load_settings(project_dir=ROOT).profile
+    return profile.output.get("threads", 1), profile.settings.get("memory_limit", "4GB")
 
 
 def rfm_model_seconds(target: Path, run_results: Path) -> tuple[float, list[str]]:
@@ -304,7 +304,7 @@ SPARK_TOLERANCE = {"avg_order_value": 0.01 + 1e-9, "return_rate": 1e-9}
 
 def spark_rfm_differences(db: Path, spark_dir: Path) -> str:
     """Spark's customer_rfm (its Parquet files in the warehouse) against DuckDB's, customer by customer."""
-    schema = profile_output(ROOT, "spark")[1]["schema"]
+    schema = load_settings(project_dir=ROOT, target="spark").profile.schema
     files = spark_dir / "warehouse" / f"{schema}.db" / "customer_rfm" / "*.parquet"
     with duckdb.connect(str(db), read_only=True) as con:
         columns = con.execute("select column_name, data_type from information_schema.columns "

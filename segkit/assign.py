@@ -22,10 +22,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import pairwise_distances_argmin
 
+from segkit import engine
+from segkit.config import Settings
 from segkit.errors import SegkitError
 from segkit.features import apply_transform
 from segkit.history import latest_run_id
-from segkit.warehouse import connect, require_table
+from segkit.warehouse import require_table
 
 CLUSTER_HINT = "Run `segkit cluster` first to fit segments."
 
@@ -101,7 +103,7 @@ def _check_values(model: StoredModel, customers: pd.DataFrame) -> None:
                               f"see data row {rows}. Fix the input and try again.")
 
 
-def assign_customers(db_path: Path, values: Mapping[str, float] | None = None, csv_path: Path | None = None,
+def assign_customers(settings: Settings, values: Mapping[str, float] | None = None, csv_path: Path | None = None,
                      run_id: str | None = None) -> pd.DataFrame:
     """Score one customer (feature -> value) or every row of a CSV file against a stored run, read-only."""
     if (values is None) == (csv_path is None):
@@ -113,7 +115,7 @@ def assign_customers(db_path: Path, values: Mapping[str, float] | None = None, c
             raise SegkitError(f"Could not read {csv_path} as CSV ({error}). Check the path and the header.") from None
     else:
         customers = pd.DataFrame([dict(values)])
-    with connect(db_path, read_only=True) as con:
+    with engine.connect(settings, read_only=True) as con:
         model = load_model(con, run_id)
     unused = sorted(set(values or {}) - set(model.features))
     if unused:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from functools import wraps
 from pathlib import Path
 
@@ -62,16 +61,25 @@ def demo_data(out: Path, customers: int, seed: int):
 
 _target_option = click.option(
     "--target", default=None,
-    help="dbt target of profiles.yml to run on (default: SEGKIT_TARGET, else the profile's default, DuckDB). "
-         "Example: --target spark")
+    help="dbt target of profiles.yml to run on (default: SEGKIT_TARGET, else DBT_TARGET, else the profile's "
+         "default, DuckDB). Example: --target spark")
+_profiles_dir_option = click.option(
+    "--profiles-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Folder of the dbt profiles.yml (default: DBT_PROFILES_DIR, else the project folder, else ~/.dbt). "
+         "Example: --profiles-dir ~/.dbt")
+
+
+def _warehouse_options(command):
+    """--target and --profiles-dir: which dbt target segkit (and the dbt it runs) works on."""
+    return _target_option(_profiles_dir_option(command))
 
 
 @cli.command()
 @click.option("--vars", "dbt_vars", default=None,
               help="dbt vars as YAML/JSON, passed to dbt build. Example: --vars '{analysis_date: 2011-06-01}'")
-@_target_option
+@_warehouse_options
 @_friendly_errors
-def build(dbt_vars: str | None, target: str | None):
+def build(dbt_vars: str | None, target: str | None, profiles_dir: Path | None):
     """Run `dbt build` on the project against the configured DuckDB file.
 
     The same as running `dbt build` from the repository root; useful from scripts.
@@ -80,12 +88,11 @@ def build(dbt_vars: str | None, target: str | None):
     """
     import yaml
 
+    from segkit.config import load_settings
     from segkit.dbt_runner import run_dbt
-    from segkit.warehouse import database_path, project_root
 
-    root = project_root()
-    result = run_dbt(root, database_path(root), dbt_vars=yaml.safe_load(dbt_vars) if dbt_vars else None,
-                     target=target or os.environ.get("SEGKIT_TARGET") or None)
+    settings = load_settings(target=target, profiles_dir=profiles_dir)
+    result = run_dbt(settings, dbt_vars=yaml.safe_load(dbt_vars) if dbt_vars else None)
     click.echo(result.summary)
 
 
@@ -114,18 +121,17 @@ def _cluster_options(command):
                           "Example: --report-path /tmp/segments.html"),
         click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON. Example: --json"),
         _target_option,
+        _profiles_dir_option,
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def _run_cluster(as_json: bool, **overrides) -> None:
+def _run_cluster(as_json: bool, settings) -> None:
     from segkit.clustering import run_clustering
-    from segkit.config import load_settings
     from segkit.engine import session
 
-    settings = load_settings(**overrides)
     progress = None if as_json else (lambda message: click.echo(f"... {message}", err=True))
     with session(settings):
         run = run_clustering(settings, progress=progress)
@@ -162,7 +168,8 @@ def _summary_text(run, settings, report_path) -> str:
     for warning in run.warnings:
         lines.append(f"Warning: {warning}")
     lines.append("")
-    where = settings.db_path if engine_name(settings) == "duckdb" else f"the Spark target {settings.target!r}"
+    where = (settings.db_path if engine_name(settings) == "duckdb"
+             else f"the Spark target {settings.profile.target!r}")
     lines.append(f"Tables: customer_segments, segment_profiles, segment_centroids, k_selection, cluster_runs "
                  f"in {where}")
     if report_path:
@@ -185,7 +192,9 @@ def cluster(as_json, features, **options):
 
     Example: segkit cluster --k-max 8 --json
     """
-    _run_cluster(as_json, features=features, **options)
+    from segkit.config import load_settings
+
+    _run_cluster(as_json, load_settings(features=features, **options))
 
 
 @cli.command()
@@ -194,9 +203,9 @@ def cluster(as_json, features, **options):
               help="Where to write the HTML (default reports/segments_<run id>.html; a folder or an .html file). Example: --report-path /tmp/r.html")
 @click.option("--min-segment-size", type=click.IntRange(min=1), default=None,
               help="Suppress the figures of segments smaller than this (default 10). Example: --min-segment-size 50")
-@_target_option
+@_warehouse_options
 @_friendly_errors
-def report(run_id, report_path, min_segment_size, target):
+def report(run_id, report_path, min_segment_size, target, profiles_dir):
     """Re-render the HTML segment report from the stored tables, without refitting.
 
     Example: segkit report --report-path /tmp/segments.html
@@ -204,7 +213,8 @@ def report(run_id, report_path, min_segment_size, target):
     from segkit.config import load_settings
     from segkit.report import write_report
 
-    settings = load_settings(report_path=report_path, min_segment_size=min_segment_size, target=target)
+    settings = load_settings(report_path=report_path, min_segment_size=min_segment_size, target=target,
+                             profiles_dir=profiles_dir)
     click.echo(f"Report: {write_report(settings, run_id)}")
 
 
@@ -216,13 +226,13 @@ def demo(as_json, features, **options):
 
     Example: segkit demo --k 6
     """
+    from segkit.config import load_settings
     from segkit.dbt_runner import run_dbt
-    from segkit.warehouse import database_path, project_root
 
-    root = project_root()
+    settings = load_settings(features=features, **options)
     click.echo("... dbt build on the embedded demo data", err=True)
-    click.echo(run_dbt(root, database_path(root), target=options.get("target")).summary, err=True)
-    _run_cluster(as_json, features=features, **options)
+    click.echo(run_dbt(settings).summary, err=True)
+    _run_cluster(as_json, settings)
 
 
 @cli.command()
@@ -238,8 +248,9 @@ def demo(as_json, features, **options):
 @click.option("--features", default=None,
               help="Comma-separated customer_rfm columns to cluster on. Example: --features recency_days,frequency,monetary_total")
 @click.option("--seed", type=int, default=None, help="Random seed for every random step (default 42). Example: --seed 7")
+@_warehouse_options
 @_friendly_errors
-def snapshots(start, end, dbt_vars, k, features, seed):
+def snapshots(start, end, dbt_vars, k, features, seed, target, profiles_dir):
     """Build and cluster one snapshot per month start, and print the migration between consecutive ones.
 
     For each month start from --start to --end: `dbt build` with that analysis_date (features use only
@@ -254,7 +265,7 @@ def snapshots(start, end, dbt_vars, k, features, seed):
     from segkit.config import load_settings
     from segkit.snapshots import describe, run_snapshots
 
-    settings = load_settings(k=k, features=features, seed=seed)
+    settings = load_settings(k=k, features=features, seed=seed, target=target, profiles_dir=profiles_dir)
     progress = lambda message: click.echo(f"... {message}", err=True)  # noqa: E731
     for snapshot in run_snapshots(settings, start.date(), end.date(),
                                   yaml.safe_load(dbt_vars) if dbt_vars else None, progress=progress):
@@ -270,8 +281,9 @@ def snapshots(start, end, dbt_vars, k, features, seed):
 @click.option("--run-id", default=None, help="Run whose segments to use (default: the latest). Example: --run-id 20261123T081500Z-3f2a9c1b")
 @click.option("--format", "output_format", type=click.Choice(["json", "csv"]), default="json", show_default=True,
               help="Output format. Example: --format csv")
+@_warehouse_options
 @_friendly_errors
-def assign(values, csv_path, run_id, output_format):
+def assign(values, csv_path, run_id, output_format, target, profiles_dir):
     """Assign customers to the stored segments without refitting; the database is opened read-only.
 
     Applies the run's stored transform and picks the nearest centroid, exactly like the dbt model
@@ -280,17 +292,19 @@ def assign(values, csv_path, run_id, output_format):
     Example: segkit assign --value recency_days=30 --value frequency=4 --value monetary_total=850
     """
     from segkit.assign import assign_customers, parse_values, to_json
-    from segkit.warehouse import database_path
+    from segkit.config import load_settings
 
-    scored = assign_customers(database_path(), parse_values(values) if values else None, csv_path, run_id)
+    settings = load_settings(target=target, profiles_dir=profiles_dir)
+    scored = assign_customers(settings, parse_values(values) if values else None, csv_path, run_id)
     click.echo(to_json(scored) if output_format == "json" else scored.to_csv(index=False).rstrip("\n"))
 
 
 @cli.command()
 @click.option("--run-id", default=None, help="Run to compare with (default: the latest). Example: --run-id 20261123T081500Z-3f2a9c1b")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON. Example: --json")
+@_warehouse_options
 @_friendly_errors
-def drift(run_id, as_json):
+def drift(run_id, as_json, target, profiles_dir):
     """Compare the current customer features with the data a run was fitted on, and say if a refit is advisable.
 
     Per feature the PSI over the run's decile bins (default threshold 0.25), and the mean distance to
@@ -303,7 +317,7 @@ def drift(run_id, as_json):
     from segkit.engine import connect
     from segkit.history import check_drift, thresholds
 
-    settings = load_settings()
+    settings = load_settings(target=target, profiles_dir=profiles_dir)
     with connect(settings, read_only=True) as con:
         report = check_drift(con, run_id, thresholds(settings))
     if report is None:

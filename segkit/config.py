@@ -1,4 +1,8 @@
-"""One settings object and one loader: flag, then SEGKIT_* environment variable, then segkit.toml, then default."""
+"""One settings object and one loader: flag, then SEGKIT_* environment variable, then segkit.toml, then default.
+
+The loader also resolves the dbt profile once (segkit.profile: dbt's own lookup), so every command, connection
+and dbt run of a process works on the same target and database.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from segkit.errors import SegkitError
-from segkit.warehouse import database_path, project_root
+from segkit.profile import Profile, is_uri, read_profile
 
 CONFIG_FILE = "segkit.toml"
 ALGORITHMS = ("kmeans", "gmm", "agglomerative")
@@ -40,14 +44,24 @@ class Settings:
     match_threshold: float = 1.0
     drift_psi_threshold: float = 0.25
     drift_distance_ratio_threshold: float = 1.25
-    target: str = ""  # the dbt target of profiles.yml to run on; empty: the profile's default (DuckDB)
+    target: str = ""  # the dbt target of profiles.yml to run on; empty: DBT_TARGET, else the profile's default
+    profiles_dir: Path | None = None  # the folder of profiles.yml; None: DBT_PROFILES_DIR, project folder, ~/.dbt
+    # The dbt target that target and profiles_dir led to (segkit.profile). A Settings made in code without one
+    # opens db_path with DuckDB's defaults.
+    profile: Profile | None = None
+
+    def __post_init__(self):
+        if self.profile is None:
+            object.__setattr__(self, "profile", Profile.bare_duckdb(self.db_path))
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The settings as plain JSON values, for the run history."""
-        return {
-            key: (str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) else value)
-            for key, value in dataclasses.asdict(self).items()
-        }
+        """The settings as plain JSON values, for the run history; not the profile, which may hold secrets."""
+        return {item.name: _json_value(getattr(self, item.name))
+                for item in dataclasses.fields(self) if item.name != "profile"}
+
+
+def _json_value(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) else value
 
 
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
@@ -66,16 +80,31 @@ _CASTS = {
     "segment_names": _segment_names,
     "write_report": lambda v: v if isinstance(v, bool) else _BOOLEANS[str(v).strip().lower()],
     "report_path": lambda v: Path(v),
-    "db_path": lambda v: Path(v),
-    "project_dir": lambda v: Path(v),
+    "profiles_dir": lambda v: Path(v).expanduser().resolve(),
 }
 
 
+def project_root() -> Path:
+    """The dbt project folder: SEGKIT_PROJECT_DIR, else, as dbt looks for it, the nearest folder up from the
+    current one that holds a dbt_project.yml, else the current folder."""
+    if os.environ.get("SEGKIT_PROJECT_DIR"):
+        return Path(os.environ["SEGKIT_PROJECT_DIR"]).resolve()
+    here = Path.cwd().resolve()
+    return next((folder for folder in (here, *here.parents) if (folder / "dbt_project.yml").is_file()), here)
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build Settings; keyword arguments left as None fall through to environment, file and defaults."""
+    """Build Settings; keyword arguments left as None fall through to environment, file and defaults.
+
+    The database is the DuckDB file of the profile's target (SEGKIT_DB in the shipped profiles.yml). A
+    ``db_path`` given here takes its place, as SEGKIT_DB would, and then no profiles.yml is needed: without
+    one the file is opened with DuckDB's defaults.
+    """
     root = Path(overrides.pop("project_dir", None) or project_root())
+    database = overrides.pop("db_path", None)
     from_file = _read_config_file(root / CONFIG_FILE)
-    names = {f.name for f in dataclasses.fields(Settings)} - {"project_dir"}
+    _refuse_a_second_database_setting(from_file, root)
+    names = {f.name for f in dataclasses.fields(Settings)} - {"project_dir", "db_path", "profile"}
     unknown = set(from_file) - names
     if unknown:
         raise SegkitError(f"{root / CONFIG_FILE} has unknown settings: {', '.join(sorted(unknown))}. "
@@ -87,10 +116,44 @@ def load_settings(**overrides: Any) -> Settings:
             if candidate is not None:
                 values[name] = _cast(name, candidate)
                 break
-    values.setdefault("db_path", database_path(root))
-    settings = Settings(project_dir=root, **values)
+    database = _given_database(database) if database is not None else None
+    profile = read_profile(root, values.get("profiles_dir"), values.get("target", ""),
+                           segkit_db=str(database) if database else None,
+                           required=database is None or bool(values.get("target")))
+    profile = profile or Profile.bare_duckdb(database)
+    settings = Settings(project_dir=root, db_path=database or _profile_database(profile, root), profile=profile,
+                        **values)
     _validate(settings)
     return settings
+
+
+def _refuse_a_second_database_setting(from_file: dict[str, Any], root: Path) -> None:
+    """The database has one name, SEGKIT_DB (or the profile's path), which dbt reads too; a setting that only
+    segkit read would let segkit and dbt work on different files."""
+    if os.environ.get("SEGKIT_DB_PATH"):
+        raise SegkitError("SEGKIT_DB_PATH is set, but dbt never reads it, so segkit and dbt would work on different "
+                          "files. Name the database with SEGKIT_DB, which profiles.yml passes to dbt too: set "
+                          "SEGKIT_DB instead and unset SEGKIT_DB_PATH.")
+    if "db_path" in from_file:
+        raise SegkitError(f"{root / CONFIG_FILE} sets db_path, which dbt never reads, so segkit and dbt would work "
+                          "on different files. Remove it, and name the database in profiles.yml (its path) or "
+                          "with SEGKIT_DB.")
+
+
+def _given_database(value: Path | str) -> Path:
+    """A database given in code: a URI unchanged, a file relative to the current folder."""
+    return Path(value) if is_uri(str(value)) else Path(value).expanduser().resolve()
+
+
+def _profile_database(profile: Profile, root: Path) -> Path:
+    if profile.engine != "duckdb":
+        # No database file: segkit's lock files (see warehouse.exclusive_run) take this name in the project folder.
+        return root / f"{profile.name}.{profile.target}"
+    if profile.path in (None, ":memory:"):
+        raise SegkitError(f"The target {profile.target!r} in {profile.profiles_dir / 'profiles.yml'} names no DuckDB "
+                          "file, so dbt would build in memory and segkit could not read it. Give it a path, e.g. "
+                          "path: segkit.duckdb.")
+    return Path(profile.path)
 
 
 def _cast(name: str, value: Any) -> Any:

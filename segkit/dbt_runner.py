@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from segkit.config import Settings
 from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
 
 
@@ -44,22 +45,33 @@ def dbt_executable() -> str:
 
 
 def run_dbt(
-    project_dir: Path,
-    db_path: Path,
+    settings: Settings,
     args: tuple[str, ...] = ("build",),
     dbt_vars: dict[str, Any] | None = None,
-    target: str | None = None,
 ) -> DbtResult:
-    """Run `dbt <args>` from the project root against db_path (or the dbt target); raise SegkitError when it fails."""
-    command = [dbt_executable(), *args, *(["--target", target] if target else [])]
+    """Run `dbt <args>` from the project folder on the settings' profile, target and DuckDB file, the ones segkit
+    itself works on; raise SegkitError when it fails."""
+    profile = settings.profile
+    if profile.profiles_dir is None:
+        raise SegkitError(f"dbt needs a profiles.yml, and none was found for {settings.project_dir}: put one in the "
+                          "project folder or ~/.dbt, or name its folder with --profiles-dir or DBT_PROFILES_DIR.")
+    if profile.engine == "duckdb" and profile.path != str(settings.db_path):
+        raise SegkitError(f"dbt would build {profile.path or ':memory:'}, the path of the target {profile.target!r} "
+                          f"in {profile.profiles_dir / 'profiles.yml'}, while segkit works on {settings.db_path}. "
+                          "Name the file in one place: path: \"{{ env_var('SEGKIT_DB', '...') }}\" in profiles.yml "
+                          "follows SEGKIT_DB.")
+    command = [dbt_executable(), *args, "--profiles-dir", str(profile.profiles_dir), "--profile", profile.name,
+               "--target", profile.target]
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
-    env = {**os.environ, "SEGKIT_DB": str(db_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
-    process = subprocess.run(command, cwd=project_dir, env=env, stdout=subprocess.PIPE,
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
+    if profile.engine == "duckdb":
+        env["SEGKIT_DB"] = str(settings.db_path)
+    process = subprocess.run(command, cwd=settings.project_dir, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     returncode, output = process.returncode, process.stdout
     if returncode != 0:
-        _raise_for_failure(output, db_path, command)
+        _raise_for_failure(output, settings.db_path, command)
     return DbtResult(command=command, returncode=returncode, output=output)
 
 

@@ -1,13 +1,14 @@
 """The engine segkit's SQL runs on: DuckDB (the default) or Apache Spark, chosen by the dbt target.
 
-segkit reads the target from the same profiles.yml as dbt (`Settings.target`: --target, SEGKIT_TARGET, or the
-profile's default), so both always work on the same tables. `connect` gives a connection with the part of
-DuckDB's Python API that segkit uses: ``execute(sql, parameters)`` returning ``.df()``, ``.fetchall()`` and
-``.fetchone()``; ``register``/``unregister`` of a small DataFrame; ``table_exists``. On DuckDB it is DuckDB's
-own connection. On Spark it is `SparkConnection`, which runs the same SQL in a SparkSession configured from
-the profile's ``server_side_parameters`` (the warehouse folder and metastore dbt uses), rewriting the few
-DuckDB-only forms segkit writes (listed in `_REWRITES` and `_STATEMENTS`). Only aggregates, the seeded fit
-sample and small result tables cross between Spark and Python; every per-customer step stays in Spark SQL.
+The target is the one `load_settings` resolved from the dbt profile (`Settings.profile`, see segkit.profile) and
+the one the dbt that segkit runs gets, so both always work on the same tables. `connect` gives a connection with
+the part of DuckDB's Python API that segkit uses: ``execute(sql, parameters)`` returning ``.df()``,
+``.fetchall()`` and ``.fetchone()``; ``register``/``unregister`` of a small DataFrame; ``table_exists``. On
+DuckDB it is DuckDB's own connection. On Spark it is `SparkConnection`, which runs the same SQL in a
+SparkSession configured from the profile's ``server_side_parameters`` (the warehouse folder and metastore dbt
+uses), rewriting the few DuckDB-only forms segkit writes (listed in `_REWRITES` and `_STATEMENTS`). Only
+aggregates, the seeded fit sample and small result tables cross between Spark and Python; every per-customer
+step stays in Spark SQL.
 
 All engine-specific code of segkit lives in this module.
 """
@@ -21,7 +22,7 @@ from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,19 +35,19 @@ SPARK_INSTALL_HINT = "Install the Spark extra: pip install -e '.[spark]' (it nee
 
 def engine_name(settings) -> str:
     """'duckdb' or 'spark': the type of the settings' dbt target."""
-    return warehouse.profile_output(settings.project_dir, settings.target)[1]["type"]
+    return settings.profile.engine
 
 
 def location(settings) -> dict[str, str | None]:
     """Where the settings' tables are, for a summary: ``db_path``, the DuckDB file; on Spark, where a file name
     would mean nothing, ``engine``, ``target``, ``schema`` and ``warehouse`` (the folder, as the profile sets it)."""
-    name, output = warehouse.profile_output(settings.project_dir, settings.target)
-    if output["type"] != "spark":
+    profile = settings.profile
+    if profile.engine != "spark":
         return {"db_path": str(settings.db_path)}
-    folder = (output.get("server_side_parameters") or {}).get("spark.sql.warehouse.dir")
+    folder = (profile.output.get("server_side_parameters") or {}).get("spark.sql.warehouse.dir")
     if folder and ":" not in folder and not Path(folder).is_absolute():
         folder = str(Path(settings.project_dir) / folder)  # Spark starts in the repository root, as dbt does
-    return {"engine": "spark", "target": name, "schema": output["schema"], "warehouse": folder}
+    return {"engine": "spark", "target": profile.target, "schema": profile.schema, "warehouse": folder}
 
 
 # The Spark session a command keeps open across its steps (see `session`); DuckDB files are reopened per step.
@@ -56,18 +57,19 @@ _SHARED_SPARK: ContextVar["SparkConnection | None"] = ContextVar("segkit_shared_
 @contextmanager
 def connect(settings, read_only: bool = False) -> Iterator[Any]:
     """A connection to the settings' dbt target, closed (and on Spark, its JVM ended) on exit."""
-    name, output = warehouse.profile_output(settings.project_dir, settings.target)
-    if output["type"] == "duckdb":
-        with warehouse.connect(settings.db_path, read_only=read_only) as con:
+    profile = settings.profile
+    if profile.engine == "duckdb":
+        with warehouse.connect(settings.db_path, read_only=read_only, profile=profile) as con:
             yield con
         return
-    if output["type"] != "spark":
-        raise SegkitError(f"The dbt target {name!r} is of type {output['type']!r}; segkit runs on duckdb or spark.")
+    if profile.engine != "spark":
+        raise SegkitError(f"The dbt target {profile.target!r} is of type {profile.engine!r}; segkit runs on duckdb "
+                          "or spark.")
     shared = _SHARED_SPARK.get()
     if shared is not None:
         yield shared
         return
-    con = SparkConnection.open(output, Path(settings.project_dir))
+    con = SparkConnection.open(profile.output, Path(settings.project_dir))
     try:
         yield con
     finally:
@@ -157,7 +159,7 @@ class SparkConnection:
         self.schema = schema
 
     @classmethod
-    def open(cls, output: dict[str, Any], root: Path) -> "SparkConnection":
+    def open(cls, output: Mapping[str, Any], root: Path) -> "SparkConnection":
         """Start a local session with the profile's settings, in the profile's schema (dbt must have built it)."""
         if output.get("method", "session") != "session":
             raise SegkitError(f"segkit reaches Spark with method: session (local, or Spark Connect with "

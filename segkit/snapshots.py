@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Callable
 
+from segkit import engine
 from segkit.config import Settings
 from segkit.dbt_runner import run_dbt
 from segkit.errors import SegkitError
 from segkit.history import DriftReport, MigrationSummary, summarize_migration
-from segkit.warehouse import connect
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,10 @@ def run_snapshots(settings: Settings, start: date, end: date, dbt_vars: dict[str
     snapshots = []
     for analysis_date in month_starts(start, end):
         say(f"dbt build as of {analysis_date}")
-        run_dbt(settings.project_dir, settings.db_path,
-                dbt_vars={**(dbt_vars or {}), "analysis_date": str(analysis_date)})
+        run_dbt(settings, dbt_vars={**(dbt_vars or {}), "analysis_date": str(analysis_date)})
         say(f"clustering as of {analysis_date}")
         run = run_clustering(settings, progress=None)
-        with connect(settings.db_path, read_only=True) as con:
+        with engine.connect(settings, read_only=True) as con:
             # The run's own previous run (same features, algorithm and k, on or before this date): the one
             # segkit.history matched against, and run.drift was measured against.
             reference = con.execute("select any_value(previous_run_id) from segment_matches where run_id = ?",

@@ -1,92 +1,27 @@
-"""The DuckDB file dbt builds: where it is, and safe connections to it."""
+"""Safe connections to the DuckDB file dbt builds, the lock of a command on it, and SQL helpers."""
 
 from __future__ import annotations
 
 import fcntl
-import os
-import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import duckdb
-import yaml
 
 from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
-
-PROFILE_NAME = "segkit"
-_ENV_VAR_CALL = re.compile(r"\{\{\s*env_var\(\s*'([^']+)'\s*(?:,\s*'([^']*)')?\s*\)\s*\}\}")
-
-
-def project_root() -> Path:
-    """The repository root: SEGKIT_PROJECT_DIR, else the nearest folder up from here holding profiles.yml."""
-    if os.environ.get("SEGKIT_PROJECT_DIR"):
-        return Path(os.environ["SEGKIT_PROJECT_DIR"]).resolve()
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "profiles.yml").is_file() and (folder / "dbt_project").is_dir():
-            return folder
-    return here
-
-
-def profile_output(root: Path, target: str | None = None) -> tuple[str, dict[str, Any]]:
-    """The name and the settings of a target of the segkit dbt profile (default: the profile's own), read as dbt
-    reads them: from DBT_PROFILES_DIR or the repository root, with env_var() rendered.
-
-    Without a profiles.yml (a bare DuckDB file, as in the library's tests) the default is DuckDB."""
-    path = Path(os.environ.get("DBT_PROFILES_DIR") or root) / "profiles.yml"
-    if not target and not path.is_file():
-        return "default", {"type": "duckdb"}
-    profile = yaml.safe_load(path.read_text())[PROFILE_NAME]
-    name = target or profile["target"]
-    if name not in profile["outputs"]:
-        raise SegkitError(f"profiles.yml has no target {name!r}; its targets are "
-                          f"{', '.join(profile['outputs'])}. Set --target or SEGKIT_TARGET to one of them.")
-    return name, _render(profile["outputs"][name])
-
-
-def database_path(root: Path | None = None) -> Path:
-    """The DuckDB file named by the dbt profile, so dbt and segkit never disagree about it."""
-    root = root or project_root()
-    output = profile_output(root)[1]
-    if "path" not in output:
-        raise SegkitError(f"No profiles.yml names the DuckDB file in {root}. Run segkit from the project folder, "
-                          "or set SEGKIT_PROJECT_DIR to it.")
-    path = Path(output["path"])
-    return path if path.is_absolute() else (root / path).resolve()
-
-
-def database_settings(root: Path | None = None) -> dict[str, str]:
-    """The profile's DuckDB `settings` (memory_limit, threads, temp_directory...), so segkit runs within dbt's limits."""
-    settings = profile_output(root or project_root())[1].get("settings") or {}
-    return {str(name): str(value) for name, value in settings.items()}
-
-
-def _render(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _render(item) for key, item in value.items()}
-    return _render_env_vars(value) if isinstance(value, str) else value
-
-
-def _render_env_vars(text: str) -> str:
-    def replace(match: re.Match) -> str:
-        name, default = match.group(1), match.group(2)
-        value = os.environ.get(name, default)
-        if value is None:
-            raise SegkitError(f"profiles.yml needs the environment variable {name}; set it and run again.")
-        return value
-
-    return _ENV_VAR_CALL.sub(replace, text)
+from segkit.profile import Profile
 
 
 @contextmanager
-def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the database with the profile's DuckDB settings, turning a lock error into advice; always close it."""
+def connect(path: Path, read_only: bool = False, profile: Profile | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the database with the profile's DuckDB settings (none without a profile), turning a lock error into
+    advice; always close it. Commands open their target with `segkit.engine.connect`, which passes the profile."""
     path = Path(path)
     if read_only and not path.exists():
         raise SegkitError(f"The database {path} does not exist yet. Run `dbt build` first to create it.")
     try:
-        con = duckdb.connect(str(path), read_only=read_only, config=database_settings())
+        con = duckdb.connect(str(path), read_only=read_only, config=dict(profile.settings) if profile else {})
     except duckdb.IOException as error:
         if "lock" in str(error).lower():
             raise SegkitError(

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from segkit.config import load_settings
 from segkit.dbt_runner import run_dbt
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +29,7 @@ DBT_TARGET = Path(os.environ.get("DBT_TARGET_PATH", ROOT / "target"))
 def dbt_build(db_path: Path, select: str | None = None, **dbt_vars) -> Path:
     """Run the project's `dbt build` (of the nodes `select` names, else all) into db_path; return db_path."""
     args = ("build", "--select", select) if select else ("build",)
-    run_dbt(ROOT, db_path, args=args, dbt_vars=dbt_vars or None)
+    run_dbt(load_settings(project_dir=ROOT, db_path=db_path), args=args, dbt_vars=dbt_vars or None)
     return db_path
 
 
@@ -117,7 +118,8 @@ class CompiledCleaning:
 @pytest.fixture(scope="session")
 def compiled_cleaning(tmp_path_factory) -> CompiledCleaning:
     folder = tmp_path_factory.mktemp("cleaning")
-    run_dbt(ROOT, folder / f"{_CATALOG}.duckdb", args=("compile", "--select", " ".join(CLEANING_MODELS)),
+    run_dbt(load_settings(project_dir=ROOT, db_path=folder / f"{_CATALOG}.duckdb"),
+            args=("compile", "--select", " ".join(CLEANING_MODELS)),
             dbt_vars={"transactions_path": str(folder / "*.csv"), "extraction_date": "2011-12-31"})
     compiled = DBT_TARGET / "compiled" / "segkit" / "dbt_project" / "models"
     # Unit tests compile to files of the same name under <models>.yml/ folders: skip those.

@@ -17,7 +17,7 @@ from sklearn.neighbors import NearestCentroid
 from segkit.assign import load_model, score
 from segkit.cli import cli
 from segkit.clustering import run_clustering
-from segkit.config import Settings
+from segkit.config import Settings, load_settings
 from segkit.dbt_runner import run_dbt
 from segkit.features import apply_transform
 from segkit.warehouse import connect
@@ -37,7 +37,7 @@ def clustered_db(demo_db, tmp_path_factory) -> Path:
     db = tmp_path_factory.mktemp("assign") / "clustered.duckdb"
     shutil.copy(demo_db, db)
     run_clustering(fast_settings(db))
-    run_dbt(ROOT, db, ("build", "--select", "customer_segments_scored"))
+    run_dbt(load_settings(project_dir=ROOT, db_path=db), ("build", "--select", "customer_segments_scored"))
     return db
 
 

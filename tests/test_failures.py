@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from segkit.config import load_settings
 from segkit.dbt_runner import run_dbt
 from segkit.errors import SegkitError
 from segkit.segments_io import HISTORY_TABLES
@@ -130,10 +131,10 @@ def low_memory_profile(folder: Path, memory_limit: str, temp_directory: Path | N
 
 
 def test_segkit_connects_with_the_profile_settings(tmp_path, monkeypatch):
-    from segkit.warehouse import connect
+    from segkit.engine import connect
 
     monkeypatch.setenv("DBT_PROFILES_DIR", str(low_memory_profile(tmp_path / "p", "300MB", tmp_path / "spill")))
-    with connect(tmp_path / "x.duckdb") as con:
+    with connect(load_settings(project_dir=ROOT, db_path=tmp_path / "x.duckdb")) as con:
         limit, threads, spill = con.execute("select current_setting('memory_limit'), current_setting('threads'), "
                                             "current_setting('temp_directory')").fetchone()
     assert (limit, threads, spill) == ("286.1 MiB", 1, str(tmp_path / "spill"))
@@ -143,7 +144,7 @@ def test_too_little_memory_fails_clearly_and_corrupts_nothing(clustered_copy, tm
     before = snapshot(clustered_copy)
     monkeypatch.setenv("DBT_PROFILES_DIR", str(low_memory_profile(tmp_path / "p", "1MB")))
     with pytest.raises(SegkitError, match="DuckDB ran out of memory .*Raise memory_limit, or set temp_directory"):
-        run_dbt(ROOT, clustered_copy)
+        run_dbt(load_settings(project_dir=ROOT, db_path=clustered_copy))
     result = segkit("cluster", "--k", "4", "--no-report", db_path=clustered_copy,
                     env={"DBT_PROFILES_DIR": str(tmp_path / "p")})
     assert result.returncode == 1 and "Traceback" not in result.stderr

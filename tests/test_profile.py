@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from segkit.cli import cli
+from segkit.config import load_settings
+from segkit.dbt_runner import run_dbt
+from segkit.engine import connect, location
 from segkit.errors import SegkitError
 from segkit.profile import read_profile
 
@@ -89,7 +94,7 @@ def test_a_duckdb_target_is_resolved_into_one_record(project, monkeypatch):
     assert profile.extensions == ("httpfs", {"name": "spatial"})
     assert [dict(a) for a in profile.attach] == [{"path": "raw.duckdb", "alias": "raw", "read_only": True}]
     assert [dict(s) for s in profile.secrets] == [{"type": "s3", "key_id": "shop", "secret": "s3cr3t"}]
-    assert "s3cr3t" not in repr(profile)
+    assert "s3cr3t" not in repr(load_settings(project_dir=project))
     with pytest.raises(TypeError):
         profile.settings["memory_limit"] = "9GB"
 
@@ -98,3 +103,72 @@ def test_the_schema_defaults_to_main_and_motherduck_paths_are_kept(project):
     write_profiles(project, "md:my_db?motherduck_token=abc")
     profile = read_profile(project)
     assert (profile.path, profile.schema) == ("md:my_db?motherduck_token=abc", "main")
+    assert str(load_settings(project_dir=project).db_path) == "md:my_db?motherduck_token=abc"
+
+
+def test_a_spark_target_carries_its_output(project):
+    (project / "profiles.yml").write_text(
+        "segkit:\n  target: spark\n  outputs:\n    spark:\n      type: spark\n      method: session\n"
+        "      host: localhost\n      schema: shop\n      server_side_parameters:\n"
+        "        spark.sql.warehouse.dir: .spark/warehouse\n")
+    settings = load_settings(project_dir=project)
+    assert (settings.profile.engine, settings.profile.schema, settings.profile.path) == ("spark", "shop", None)
+    assert location(settings) == {"engine": "spark", "target": "spark", "schema": "shop",
+                                  "warehouse": str(project / ".spark/warehouse")}
+
+
+def test_a_database_given_in_code_needs_no_profiles_yml(project, tmp_path):
+    database = tmp_path / "notebook.duckdb"
+    settings = load_settings(project_dir=project, db_path=database)
+    assert settings.db_path == database and settings.profile.profiles_dir is None
+    with connect(settings) as con:
+        assert con.execute("select 42").fetchone() == (42,)
+    with pytest.raises(SegkitError, match="dbt needs a profiles.yml"):
+        run_dbt(settings)
+
+
+def test_a_database_given_in_code_takes_the_profiles_settings_and_reaches_dbt(project, tmp_path):
+    write_profiles(project, "{{ env_var('SEGKIT_DB', 'segkit.duckdb') }}",
+                   extra="      settings:\n        memory_limit: 300MB\n")
+    settings = load_settings(project_dir=project, db_path=tmp_path / "given.duckdb")
+    assert settings.profile.path == str(tmp_path / "given.duckdb")
+    with connect(settings) as con:
+        assert con.execute("select current_setting('memory_limit')").fetchone() == ("286.1 MiB",)
+
+
+def test_dbt_is_not_run_on_a_file_other_than_segkits(project, tmp_path):
+    write_profiles(project, "fixed.duckdb")
+    settings = load_settings(project_dir=project, db_path=tmp_path / "given.duckdb")
+    with pytest.raises(SegkitError, match=r"dbt would build .*fixed.duckdb.* while segkit works on .*given.duckdb"):
+        run_dbt(settings)
+
+
+def test_missing_profiles_say_where_dbt_looks(project, tmp_path, monkeypatch):
+    with pytest.raises(SegkitError, match=r"No profiles.yml was found.*--profiles-dir.*DBT_PROFILES_DIR.*\.dbt"):
+        load_settings(project_dir=project)
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(tmp_path / "empty"))
+    with pytest.raises(SegkitError, match="no profiles.yml in .*empty \\(named by DBT_PROFILES_DIR\\)"):
+        load_settings(project_dir=project)
+    monkeypatch.delenv("DBT_PROFILES_DIR")
+    write_profiles(project, "x.duckdb", profile="someone_else")
+    with pytest.raises(SegkitError, match="has no profile 'segkit'.*its profiles are someone_else"):
+        load_settings(project_dir=project)
+    (project / "dbt_project.yml").unlink()
+    with pytest.raises(SegkitError, match="no dbt_project.yml in .*SEGKIT_PROJECT_DIR"):
+        load_settings(project_dir=project)
+
+
+def test_db_path_is_not_a_setting_of_segkit_toml(project):
+    write_profiles(project, "segkit.duckdb")
+    (project / "segkit.toml").write_text("[segkit]\ndb_path = 'elsewhere.duckdb'\n")
+    with pytest.raises(SegkitError, match="sets db_path, which dbt never reads.*SEGKIT_DB"):
+        load_settings(project_dir=project)
+
+
+def test_the_profiles_dir_flag_reaches_every_command(project, tmp_path, monkeypatch):
+    flag = write_profiles(tmp_path / "flag", str(tmp_path / "from_the_flag.duckdb"))
+    monkeypatch.setenv("SEGKIT_PROJECT_DIR", str(project))
+    for command in (["assign", "--value", "recency_days=1"], ["drift"], ["report"], ["cluster"]):
+        result = CliRunner().invoke(cli, [*command, "--profiles-dir", str(flag)])
+        assert result.exit_code == 1, result.output
+        assert "from_the_flag.duckdb does not exist yet" in result.output, (command, result.output)

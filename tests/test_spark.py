@@ -39,13 +39,13 @@ def spark_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("spark")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SEGKIT_SPARK_DIR", str(folder))
-        build = run_dbt(ROOT, folder / "unused.duckdb", target="spark")
+        build = run_dbt(load_settings(project_dir=ROOT, target="spark"))
         result = CliRunner().invoke(cli, ["cluster", "--target", "spark", "--k", str(K), "--json",
                                           "--report-path", str(folder / "report.html")])
         assert result.exit_code == 0, result.output
         # The dbt assignment model, now that a run exists, scores every customer in Spark SQL too.
-        scored = run_dbt(ROOT, folder / "unused.duckdb", ("run", "--select", "customer_segments_scored"),
-                         target="spark")
+        scored = run_dbt(load_settings(project_dir=ROOT, target="spark"),
+                         ("run", "--select", "customer_segments_scored"))
         with connect(load_settings(target="spark"), read_only=True) as con:
             tables = {
                 "features": con.execute("select * from customer_rfm order by customer_id").df(),

@@ -11,7 +11,8 @@ import pytest
 
 from segkit.dbt_runner import run_dbt
 from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
-from segkit.warehouse import connect, database_path, require_table
+from segkit.config import load_settings
+from segkit.warehouse import connect, require_table
 from tests.conftest import ROOT
 
 
@@ -32,12 +33,12 @@ def locked_db(tmp_path):
 
 def test_database_path_comes_from_profiles_yml(monkeypatch):
     monkeypatch.delenv("SEGKIT_DB", raising=False)
-    assert database_path(ROOT) == ROOT / "segkit.duckdb"
+    assert load_settings(project_dir=ROOT).db_path == ROOT / "segkit.duckdb"
 
 
 def test_segkit_db_overrides_the_database_path(monkeypatch, tmp_path):
     monkeypatch.setenv("SEGKIT_DB", str(tmp_path / "other.duckdb"))
-    assert database_path(ROOT) == tmp_path / "other.duckdb"
+    assert load_settings(project_dir=ROOT).db_path == tmp_path / "other.duckdb"
 
 
 def test_a_locked_database_gives_advice_not_a_traceback(locked_db):
@@ -50,7 +51,7 @@ def test_a_locked_database_gives_advice_not_a_traceback(locked_db):
 def test_dbt_on_a_locked_database_says_what_to_do(locked_db):
     started = time.monotonic()
     with pytest.raises(SegkitError, match="another process holds it") as raised:
-        run_dbt(ROOT, locked_db)
+        run_dbt(load_settings(project_dir=ROOT, db_path=locked_db))
     assert raised.value.exit_code == EXIT_DATABASE_LOCKED
     assert time.monotonic() - started < 120
 
