@@ -249,4 +249,3 @@ def test_generated_lines_are_classified_and_summed_as_the_reference_says(full_la
     with full_layout.run({"t.csv": text}, time_zone=time_zone) as con:
         assert_lines_match(con, expected)
         assert_features_match(con, expected)
-

@@ -52,9 +52,9 @@
     {%- set time_zone = run_query("select current_timezone()").columns[0].values()[0] -%}
     {%- if time_zone not in ('UTC', 'Etc/UTC', 'Z', '+00:00', 'GMT') -%}
         {{ exceptions.raise_compiler_error(
-            "segkit: Spark's session time zone is '" ~ time_zone ~ "', so timestamps with a time zone would be dated in it. "
-            ~ "Set spark.sql.session.timeZone: UTC in the target's server_side_parameters in profiles.yml "
-            ~ "(the spark target does).") }}
+            "segkit: Spark's session time zone is '" ~ time_zone ~ "', so timestamps with a time zone would be "
+            ~ "dated in it. Set spark.sql.session.timeZone: UTC in the target's server_side_parameters in "
+            ~ "profiles.yml (the spark target does).") }}
     {%- endif -%}
     {%- set path = var('transactions_path') -%}
     {#- Relative paths are relative to the repository root, as on DuckDB, not to the table's folder. -#}
