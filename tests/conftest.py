@@ -96,32 +96,39 @@ class CompiledCleaning:
     folder: Path
     sql: dict[str, str]
 
-    def run(self, files: dict[str, str]) -> duckdb.DuckDBPyConnection:
-        """Replace the input files, then build the models, in order, in a fresh in-memory database."""
+    def run(self, files: dict[str, str], time_zone: str | None = None) -> duckdb.DuckDBPyConnection:
+        """Replace the input files, then build the models, in order, in a fresh in-memory database (whose session
+        time zone is time_zone, when given)."""
         for old in self.folder.glob("*.csv"):
             old.unlink()
         for name, text in files.items():
             (self.folder / name).write_text(text, encoding="utf-8")
         con = duckdb.connect()
+        if time_zone:
+            con.execute(f"set TimeZone = '{time_zone}'")
         con.execute(f"attach ':memory:' as {_CATALOG}")
         con.execute(f"use {_CATALOG}")
         seed = ROOT / "dbt_project" / "seeds" / "rejection_reasons.csv"
         con.execute(f"create table rejection_reasons as select * from read_csv('{seed}')")
-        for model in CLEANING_MODELS:
-            con.execute(f"create {'view' if model.startswith('stg_') else 'table'} {model} as {self.sql[model]}")
+        for model, sql in self.sql.items():
+            con.execute(f"create {'view' if model.startswith('stg_') else 'table'} {model} as {sql}")
         return con
 
     def __repr__(self) -> str:
         return f"CompiledCleaning({self.folder})"
 
 
-@pytest.fixture(scope="session")
-def compiled_cleaning(tmp_path_factory) -> CompiledCleaning:
-    folder = tmp_path_factory.mktemp("cleaning")
+def compile_cleaning(folder: Path, models: tuple[str, ...] = CLEANING_MODELS, **dbt_vars) -> CompiledCleaning:
+    """`dbt compile` of `models` (in dependency order) with dbt_vars, reading every CSV file in folder."""
     run_dbt(load_settings(project_dir=ROOT, db_path=folder / f"{_CATALOG}.duckdb"),
-            args=("compile", "--select", " ".join(CLEANING_MODELS)),
-            dbt_vars={"transactions_path": str(folder / "*.csv"), "extraction_date": "2011-12-31"})
+            args=("compile", "--select", " ".join(models)),
+            dbt_vars={"transactions_path": str(folder / "*.csv"), "extraction_date": "2011-12-31", **dbt_vars})
     compiled = DBT_TARGET / "compiled" / "segkit" / "dbt_project" / "models"
     # Unit tests compile to files of the same name under <models>.yml/ folders: skip those.
     paths = {path.stem: path for path in compiled.rglob("*.sql") if not path.parent.name.endswith(".yml")}
-    return CompiledCleaning(folder, {model: paths[model].read_text() for model in CLEANING_MODELS})
+    return CompiledCleaning(folder, {model: paths[model].read_text() for model in models})
+
+
+@pytest.fixture(scope="session")
+def compiled_cleaning(tmp_path_factory) -> CompiledCleaning:
+    return compile_cleaning(tmp_path_factory.mktemp("cleaning"))

@@ -5,14 +5,35 @@
     {{ return(adapter.dispatch('parse_timestamp', 'segkit')(expression)) }}
 {%- endmacro %}
 
-{#- The configured format first; ISO dates and timestamps (e.g. a typed date column in Parquet) otherwise. -#}
+{#- The configured format first; ISO dates and timestamps (e.g. a typed date column in Parquet) otherwise. A time
+    with a UTC offset (read with %z, or ISO text ending in one, such as +09:00) is taken in UTC, others as written. -#}
 {% macro default__parse_timestamp(expression) -%}
     {%- set format = var('order_date_format') -%}
-    {%- if format -%}
-        coalesce(try_strptime({{ expression }}, {{ sql_string(format) }}), try_cast({{ expression }} as timestamp))
+    {%- set ends_in_utc_offset = "'[0-9]:[0-9]{2}(:[0-9]{2}([.][0-9]*)?)? ?[+-][0-9]{2}(:?[0-9]{2})?$'" -%}
+    {%- set iso -%}
+        case
+            when regexp_matches({{ expression }}, {{ ends_in_utc_offset }})
+                then {{ utc_timestamp('try_cast(' ~ expression ~ ' as timestamptz)') }}
+            else try_cast({{ expression }} as timestamp)
+        end
+    {%- endset -%}
+    {%- if format and '%z' in format | lower -%}
+        coalesce({{ utc_timestamp('try_strptime(' ~ expression ~ ', ' ~ sql_string(format) ~ ')') }}, {{ iso }})
+    {%- elif format -%}
+        coalesce(try_strptime({{ expression }}, {{ sql_string(format) }}), {{ iso }})
     {%- else -%}
-        try_cast({{ expression }} as timestamp)
+        {{ iso }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- The UTC wall-clock time of a timestamp with a time zone, so that its date never depends on the session's (the
+    machine's) time zone. -#}
+{% macro utc_timestamp(expression) -%}
+    {{ return(adapter.dispatch('utc_timestamp', 'segkit')(expression)) }}
+{%- endmacro %}
+
+{% macro default__utc_timestamp(expression) -%}
+    timezone('UTC', {{ expression }})
 {%- endmacro %}
 
 {% macro try_cast_number(expression) -%}

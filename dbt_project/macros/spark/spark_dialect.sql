@@ -48,6 +48,14 @@
 {#- The input files as an external table over the files in place (dropping it never touches the files):
     Spark has no read_csv() to put in the source's external_location. -#}
 {% macro spark__register_transactions_source() %}
+    {#- Order dates are UTC dates where a time zone is known; Spark takes them in its session time zone. -#}
+    {%- set time_zone = run_query("select current_timezone()").columns[0].values()[0] -%}
+    {%- if time_zone not in ('UTC', 'Etc/UTC', 'Z', '+00:00', 'GMT') -%}
+        {{ exceptions.raise_compiler_error(
+            "segkit: Spark's session time zone is '" ~ time_zone ~ "', so timestamps with a time zone would be "
+            ~ "dated in it. Set spark.sql.session.timeZone: UTC in the target's server_side_parameters in "
+            ~ "profiles.yml (the spark target does).") }}
+    {%- endif -%}
     {%- set path = var('transactions_path') -%}
     {#- Relative paths are relative to the repository root, as on DuckDB, not to the table's folder. -#}
     {%- set path = path if path.startswith('/') or ':' in path

@@ -20,7 +20,7 @@ lines_with_flags as (
             substr(coalesce(transactions.order_id, ''), 1, {{ cancellation_prefix | length }})
                 = {{ sql_string(cancellation_prefix) }} or
             {%- endif %}
-            coalesce(transactions.quantity, transactions.line_amount) < 0
+            coalesce(transactions.quantity, 0) < 0 or coalesce(transactions.line_amount, 0) < 0
         ) as is_return,
         (
             transactions.has_unparseable_value
@@ -51,7 +51,9 @@ lines_checked as (
             when product_id in (
                 {%- for code in non_product_codes %}{{ sql_string(code) }}{{ ', ' if not loop.last }}{% endfor -%}
             ) then 'non_product_code'
-            when coalesce(unit_price, abs(line_amount)) <= 0 then 'zero_or_negative_price'
+            when unit_price <= 0 then 'zero_or_negative_price'
+            -- No units, or worth 0.00 in money: neither a purchase nor a return.
+            when quantity = 0 or abs(line_amount) < 0.005 then 'zero_quantity_or_amount'
             when abs(quantity) >= {{ var('extreme_quantity') | float }} then 'extreme_quantity'
             -- A billion per line is no retail purchase, and keeps customer totals far from overflowing.
             when abs(line_amount) >= 1000000000 then 'extreme_amount'

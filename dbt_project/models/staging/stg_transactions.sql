@@ -27,7 +27,9 @@ with lines_numbered as (
         {{ try_cast_number(mapped_column(name)) }} as {{ name }}_parsed,
         {%- endif %}
         {%- endfor %}
-        {%- if source_column_kind('order_date', types) == 'temporal' %}
+        {%- if types.get(var('columns')['order_date']) == 'TIMESTAMP WITH TIME ZONE' %}
+        cast({{ utc_timestamp(sql_identifier(var('columns')['order_date'])) }} as date) as order_date
+        {%- elif source_column_kind('order_date', types) == 'temporal' %}
         cast({{ sql_identifier(var('columns')['order_date']) }} as date) as order_date
         {%- else %}
         cast({{ parse_timestamp(mapped_column('order_date')) }} as date) as order_date
