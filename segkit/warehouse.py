@@ -96,8 +96,12 @@ def check_database_file(path: Path, write: bool) -> None:
         raise SegkitError(f"The database path {path} is a folder, not a file. Set SEGKIT_DB to a file in it "
                           f"(e.g. {path / 'segkit.duckdb'}) and run again.")
     if path.exists():
-        with open(path, "rb") as file:
-            header = file.read(12)
+        try:
+            with open(path, "rb") as file:
+                header = file.read(12)
+        except OSError as error:
+            raise SegkitError(f"The database {path} cannot be read ({error.strerror}). Fix its permissions, or set "
+                              "SEGKIT_DB to another file, and run again.") from None
         if header[8:12] != DUCKDB_MAGIC:
             kind = "an empty file" if not header else "not a DuckDB database file"
             raise SegkitError(f"The database {path} is {kind}. Set SEGKIT_DB to a DuckDB database, or to a new "
