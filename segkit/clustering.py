@@ -3,8 +3,11 @@
 `run_clustering` is a straight line of small steps, each a function of its own:
 
     read_features -> transform -> select_k            (read, then close the database; fit in memory)
-    order_segments -> store_assignment -> profile_segments -> name_segments -> write_run
-                                                      (one write transaction; a failure rolls it all back)
+    check_features_unchanged -> order_segments -> store_assignment -> profile_segments -> name_segments
+    -> write_run                                      (one write transaction; a failure rolls it all back)
+
+The database is closed while fitting, so a `dbt build` may replace customer_rfm meanwhile:
+`check_features_unchanged` then stops the run before anything is written.
 
 Right after `order_segments`, `segkit.history` re-maps the ids to the previous run's (stable ids; the
 previous run has the same features, algorithm and k) and checks drift against that model; after
@@ -126,6 +129,7 @@ def _run_clustering(settings: Settings, progress: Callable[[str], None] | None) 
     warnings += choice.warnings
 
     with engine.connect(settings) as con, segments_io.transaction(con):
+        segments_io.check_features_unchanged(con, features, data)
         created_at = datetime.now(timezone.utc)
         run_id = new_run_id(con, data.fingerprint, created_at)
         with step("assign", f"assigning {data.n_customers:,} customers in {engine.engine_name(settings)}"):

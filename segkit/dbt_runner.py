@@ -14,6 +14,7 @@ from typing import Any
 
 from segkit.config import Settings
 from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
+from segkit.warehouse import disk_full_message
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,10 @@ def _raise_for_failure(output: str, db_path: Path, command: list[str]) -> None:
             "free disk space so DuckDB can spill to it, and run again. The models built before the failure were "
             "replaced; the ones after it, and segkit's segment tables, are as they were."
         )
+    disk_full = disk_full_message(output, db_path)
+    if disk_full:
+        raise SegkitError(f"{disk_full} The models built before the failure were replaced; the ones after it, and "
+                          "segkit's segment tables, are as they were.")
     tail = "\n".join(line for line in output.splitlines()[-25:] if line.strip())
     raise SegkitError(
         f"`{' '.join(command[1:])}` failed. The end of dbt's output:\n{tail}\n"

@@ -5,6 +5,9 @@ connection, so the key stays in this process's memory and never appears in SQL, 
 
 - ``segkit_pseudonym(id)``: the hex HMAC-SHA256 of the id under the key; fails when the key is missing.
 - ``segkit_pseudonym_key_is_set()``: whether the key is there, for the check at the start of a build.
+
+Before dbt opens the database, the plugin also checks its path (`segkit.warehouse.check_database_file`), so a
+missing folder, a read-only location or a file that is not a DuckDB database stops the build with advice.
 """
 
 from __future__ import annotations
@@ -12,9 +15,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from pathlib import Path
 
 import duckdb
 from dbt.adapters.duckdb.plugins import BasePlugin
+from dbt_common.exceptions import DbtRuntimeError
+
+from segkit.errors import SegkitError
+from segkit.warehouse import check_database_file
 
 KEY_ENV_VAR = "SEGKIT_PSEUDONYM_KEY"
 
@@ -42,6 +50,13 @@ def register_functions(con: duckdb.DuckDBPyConnection) -> None:
 
 class Plugin(BasePlugin):
     """dbt-duckdb plugin hook; the cursors dbt takes from the connection share its functions."""
+
+    def update_connection_config(self, creds, config) -> None:
+        if creds.path and ":" not in creds.path:  # a local file, not :memory:, md: or s3://
+            try:
+                check_database_file(Path(creds.path), write=True)
+            except SegkitError as error:
+                raise DbtRuntimeError(f"segkit: {error}") from None
 
     def configure_connection(self, conn: duckdb.DuckDBPyConnection) -> None:
         register_functions(conn)

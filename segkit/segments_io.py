@@ -63,6 +63,7 @@ class FeatureData:
     n_customers: int
     fingerprint: str      # sha256 hex of the customer ids, features and monetary_total of every customer
     analysis_date: date | None
+    checksum: tuple[int, int]  # customers and the sum of the engine's fast row hash: what write-back compares
 
 
 def read_features(con, features: Sequence[str], sample_size: int, seed: int) -> FeatureData:
@@ -74,13 +75,33 @@ def read_features(con, features: Sequence[str], sample_size: int, seed: int) -> 
     require_table(con, FEATURE_TABLE, "Run `dbt build` first to build the customer features.")
     _check_feature_names(con, features)
     n_customers, analysis_date = _check_values(con, features)
-    columns = ", ".join(map(quote_identifier, ["customer_id", *dict.fromkeys([*features, "monetary_total"])]))
+    columns = ", ".join(map(quote_identifier, _read_columns(features)))
     fingerprint = _fingerprint(con, columns, n_customers)
+    checksum = _checksum(con, columns)
     order = "customer_id" if n_customers <= sample_size else f"md5(customer_id || ':{int(seed)}')"
     sample = con.execute(
         f"select {columns} from {FEATURE_TABLE} order by {order} limit {int(sample_size)}"
     ).df().sort_values("customer_id", ignore_index=True)
-    return FeatureData(sample, n_customers, fingerprint, analysis_date)
+    return FeatureData(sample, n_customers, fingerprint, analysis_date, checksum)
+
+
+def check_features_unchanged(con, features: Sequence[str], data: FeatureData) -> None:
+    """Stop when customer_rfm is no longer the table `data` was read from: a dbt build finished in between.
+
+    Run it inside the write transaction: DuckDB then lets no other process open the file until the commit, so
+    the features checked are the ones the segments are written beside. It compares the fast checksum, not the
+    md5 fingerprint, which costs 20 times more.
+    """
+    names = _read_columns(features)
+    if table_exists(con, FEATURE_TABLE) and set(names) <= set(column_types(con, FEATURE_TABLE)):
+        if _checksum(con, ", ".join(map(quote_identifier, names))) == data.checksum:
+            return
+    raise SegkitError(f"{FEATURE_TABLE} changed while segkit cluster was running (a dbt build finished meanwhile); "
+                      "nothing was written; run segkit cluster again.")
+
+
+def _read_columns(features: Sequence[str]) -> list[str]:
+    return ["customer_id", *dict.fromkeys([*features, "monetary_total"])]
 
 
 def _check_feature_names(con: duckdb.DuckDBPyConnection, features: Sequence[str]) -> None:
@@ -122,6 +143,11 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, columns: str, n_customers: int)
     # An order-independent sum of per-row md5s: stable across DuckDB versions and cheap at millions of rows.
     total = con.execute(f"select {row_hash_sum_sql(con, columns)} from {FEATURE_TABLE}").fetchone()[0]
     return hashlib.sha256(f"{columns}|{n_customers}|{total}".encode()).hexdigest()
+
+
+def _checksum(con, columns: str) -> tuple[int, int]:
+    row = con.execute(f"select count(*), {row_hash_sum_sql(con, columns, fast=True)} from {FEATURE_TABLE}").fetchall()[0]
+    return int(row[0]), int(row[1] or 0)
 
 
 @contextmanager

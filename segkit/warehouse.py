@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,11 +14,67 @@ from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
 from segkit.profile import Profile
 
 
+DUCKDB_MAGIC = b"DUCK"  # bytes 8 to 12 of every DuckDB database file
+
+
+def check_database_file(path: Path, write: bool) -> None:
+    """Stop with advice when path cannot be opened as a DuckDB database (for writing, when write is set).
+
+    DuckDB would fail with a traceback, or worse: it opens an existing CSV, JSON or Parquet file as an empty
+    in-memory database, so a `dbt build` into it "succeeds" and keeps nothing.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise SegkitError(_missing_folder(path))
+    if path.is_dir():
+        raise SegkitError(f"The database path {path} is a folder, not a file. Set SEGKIT_DB to a file in it "
+                          f"(e.g. {path / 'segkit.duckdb'}) and run again.")
+    if path.exists():
+        try:
+            with open(path, "rb") as file:
+                header = file.read(12)
+        except OSError as error:
+            raise SegkitError(f"The database {path} cannot be read ({error.strerror}). Fix its permissions, or set "
+                              "SEGKIT_DB to another file, and run again.") from None
+        if header[8:12] != DUCKDB_MAGIC:
+            kind = "an empty file" if not header else "not a DuckDB database file"
+            raise SegkitError(f"The database {path} is {kind}. Set SEGKIT_DB to a DuckDB database, or to a new "
+                              "file name for `dbt build` to create, and run again (or move that file away).")
+    if write:
+        for target in (path, path.parent):
+            if target.exists() and not os.access(target, os.W_OK):
+                raise SegkitError(_read_only(path, target))
+
+
+def _missing_folder(path: Path) -> str:
+    return (f"The folder {path.parent} of the database {path} does not exist. Create it (mkdir -p {path.parent}) "
+            "or set SEGKIT_DB to a file in an existing folder, and run again.")
+
+
+def _read_only(path: Path, target: Path) -> str:
+    return (f"The database {path} is on a read-only location: {target} cannot be written, and building or "
+            "clustering writes the database, its write-ahead log and a lock file beside it. Make it writable "
+            "(remount the disk read-write, `chattr -i` an immutable file, or fix its permissions), or copy the "
+            "database to a writable folder and set SEGKIT_DB to the copy, then run again. `segkit report`, "
+            "`assign` and `drift` only read it, and work where it is.")
+
+
+def disk_full_message(error: str, path: Path) -> str | None:
+    """Advice for DuckDB's 'No space left on device', naming the file it could not write; None for other errors."""
+    if "No space left on device" not in error:
+        return None
+    written = re.search(r'"([^"]+)": No space left on device', error)
+    return (f"The disk is full: DuckDB could not write {written.group(1) if written else path}. Free space on that "
+            "disk, or move the database to a disk with room (copy it and set SEGKIT_DB to the copy; DuckDB's "
+            "temp_directory, if the `settings` of profiles.yml set one, can move too), and run again.")
+
+
 @contextmanager
 def connect(path: Path, read_only: bool = False, profile: Profile | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database with the profile's DuckDB settings (none without a profile), turning a lock error into
     advice; always close it. Commands open their target with `segkit.engine.connect`, which passes the profile."""
     path = Path(path)
+    check_database_file(path, write=not read_only)
     if read_only and not path.exists():
         raise SegkitError(f"The database {path} does not exist yet. Run `dbt build` first to create it.")
     try:
@@ -39,6 +96,11 @@ def connect(path: Path, read_only: bool = False, profile: Profile | None = None)
             "low for this data. Raise it, or set temp_directory there so DuckDB can spill to disk, and run again. "
             "Nothing was written: the previous results are as they were."
         ) from None
+    except duckdb.Error as error:
+        message = disk_full_message(str(error), path)
+        if message is None:
+            raise
+        raise SegkitError(f"{message} Nothing was written: the previous results are as they were.") from None
     finally:
         con.close()
 
@@ -52,7 +114,17 @@ def exclusive_run(path: Path, command: str) -> Iterator[None]:
     process ends, even when it is killed.
     """
     lock_path = Path(f"{path}.{command}.lock")
-    with open(lock_path, "a") as lock_file:
+    try:
+        lock_file = open(lock_path, "a")
+    except FileNotFoundError:
+        raise SegkitError(_missing_folder(Path(path))) from None
+    except OSError as error:
+        if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise SegkitError(_read_only(Path(path), lock_path)) from None
+        raise SegkitError(f"`segkit {command}` could not create its lock file {lock_path} beside the database "
+                          f"({error.strerror}). Fix that, or set SEGKIT_DB to a database in another folder, and "
+                          "run again.") from None
+    with lock_file:
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

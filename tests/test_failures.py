@@ -154,3 +154,26 @@ def test_too_little_memory_fails_clearly_and_corrupts_nothing(clustered_copy, tm
     for table in ("customer_segments", "cluster_runs", "segment_assignment_history", "customer_rfm"):
         assert after[table] == before[table], table
     assert_consistent(clustered_copy)
+
+
+def test_a_dbt_build_during_segkit_cluster_never_leaves_segments_fitted_on_the_old_features(clustered_copy):
+    before = snapshot(clustered_copy)
+    first = start_cluster(clustered_copy, "--k-max", "10")
+    for message in first.stderr:
+        if message.startswith("... scanning k"):  # the features are read and the database is closed
+            break
+    # Paused between reading the features and writing the segments, while a real build replaces customer_rfm.
+    first.send_signal(signal.SIGSTOP)
+    try:
+        run_dbt(ROOT, clustered_copy, dbt_vars={"analysis_date": "2011-06-01"})
+    finally:
+        first.send_signal(signal.SIGCONT)
+    _, first_err = first.communicate(timeout=300)
+    assert first.returncode == 1, first_err
+    assert "Traceback" not in first_err
+    assert ("customer_rfm changed while segkit cluster was running (a dbt build finished meanwhile); nothing was "
+            "written; run segkit cluster again") in first_err
+    after = snapshot(clustered_copy)
+    assert after["customer_rfm"] != before["customer_rfm"]  # the build landed
+    for table in ("customer_segments", *HISTORY_TABLES):
+        assert after[table] == before[table], table
