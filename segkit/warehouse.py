@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import os
+import re
 import fcntl
 from contextlib import contextmanager
 from pathlib import Path
