@@ -42,12 +42,12 @@
     md5
 {%- endmacro %}
 
-{#- Each input line's position in the input, 1-based. -#}
-{% macro input_line_number() -%}
-    {{ return(adapter.dispatch('input_line_number', 'segkit')()) }}
+{#- Each input line's position in the input, 1-based; `kind` is the input's (see transactions_input). -#}
+{% macro input_line_number(kind) -%}
+    {{ return(adapter.dispatch('input_line_number', 'segkit')(kind)) }}
 {%- endmacro %}
 
-{% macro default__input_line_number() -%}
+{% macro default__input_line_number(kind) -%}
     row_number() over ()
 {%- endmacro %}
 

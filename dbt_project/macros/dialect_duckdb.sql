@@ -9,9 +9,10 @@
 {%- endmacro %}
 
 {#- Parquet numbers its rows, so lines are numbered in parallel: file number * 10^12 + row number, the same
-    whatever order the scan runs in. CSV lines are numbered as they are read. -#}
-{% macro duckdb__input_line_number() -%}
-    {%- if var('transactions_path').endswith('.parquet') -%}
+    whatever order the scan runs in; a workbook is read from one Parquet file per sheet, so its number names the
+    sheet. CSV lines are numbered as they are read. -#}
+{% macro duckdb__input_line_number(kind) -%}
+    {%- if kind in ('parquet', 'workbook') -%}
         cast(file_index as bigint) * 1000000000000 + file_row_number + 1
     {%- else -%}
         row_number() over ()

@@ -1,5 +1,7 @@
 {#- Run at the start of every dbt invocation: stop with a plain message, before any model runs, when a var is
-    unusable, the configured input is missing, empty or lacks a mapped column, or its dates cannot be read. -#}
+    unusable, the configured input is missing, of an unknown kind, empty or lacks a mapped column (in any file or
+    sheet), a line of it cannot be read (transactions_input names the file, the line and the var to set), or its
+    dates cannot be read. -#}
 {% macro validate_transactions_input() %}
     {%- if execute and flags.WHICH in ('build', 'run', 'test', 'seed') -%}
         {{ validate_vars() }}
@@ -8,10 +10,10 @@
         {%- if files == 0 -%}
             {{ exceptions.raise_compiler_error(
                 "segkit: no input file matches transactions_path '" ~ path ~ "' (relative to the repository root). "
-                ~ "Set the var to your CSV or Parquet file or glob, e.g. --vars '{transactions_path: data/orders.csv}'.") }}
+                ~ "Set the var to your CSV, Parquet or Excel file or glob, e.g. --vars '{transactions_path: data/orders.csv}'.") }}
         {%- endif -%}
         {%- do register_transactions_source() -%}
-        {%- set relation = source('raw', 'transactions') -%}
+        {%- set relation = transactions_input(check=true).relation -%}
         {%- set rows = run_query("select count(*) from (select 1 from " ~ relation ~ " limit 1)").columns[0].values()[0] -%}
         {%- if rows == 0 -%}
             {{ exceptions.raise_compiler_error(
@@ -56,6 +58,7 @@
         {{ exceptions.raise_compiler_error(
             "segkit: the var 'columns' must map either line_amount, or both quantity and unit_price.") }}
     {%- endif -%}
+    {{ validate_reader_vars() }}
     {%- set quantity = var('extreme_quantity') | string -%}
     {%- if not modules.re.fullmatch('[0-9]+(\.[0-9]+)?', quantity) -%}
         {{ exceptions.raise_compiler_error("segkit: the var extreme_quantity must be a positive number of units, "
@@ -76,5 +79,30 @@
         {{ exceptions.raise_compiler_error(
             "segkit: the var pseudonymise_customer_ids is on but the environment variable SEGKIT_PSEUDONYM_KEY is "
             ~ "not set. Export the secret key (the same key gives the same pseudonyms), or turn the var off.") }}
+    {%- endif -%}
+{% endmacro %}
+
+{#- The vars that say how to read the files (transactions_input). -#}
+{% macro validate_reader_vars() %}
+    {%- set delimiter = var('csv_delimiter') -%}
+    {%- if delimiter is not none and (delimiter is not string or delimiter | length != 1 or delimiter in '\r\n"') -%}
+        {{ exceptions.raise_compiler_error("segkit: the var csv_delimiter must be one character (e.g. ';', or \"\\t\" "
+            ~ "for a tab) or null to take it from the header line; got '" ~ delimiter ~ "'.") }}
+    {%- endif -%}
+    {%- for name in ['csv_quote', 'csv_escape'] if var(name) is not none
+          and (var(name) is not string or var(name) | length > 1 or var(name) in ('\r', '\n')) -%}
+        {{ exceptions.raise_compiler_error("segkit: the var " ~ name ~ " must be one character, or '' for none; got '"
+            ~ var(name) ~ "'.") }}
+    {%- endfor -%}
+    {%- if var('encoding') is not none and (var('encoding') | lower) not in
+          ('utf-8', 'utf8', 'utf-16', 'utf16', 'utf-16le', 'latin-1', 'latin1', 'iso-8859-1', 'iso8859-1') -%}
+        {{ exceptions.raise_compiler_error("segkit: the var encoding must be null (UTF-8, or UTF-16 with a byte-order "
+            ~ "mark), utf-8, utf-16 or latin-1 (also for Windows-1252 exports); got '" ~ var('encoding') ~ "'.") }}
+    {%- endif -%}
+    {%- set sheets = var('excel_sheets') -%}
+    {%- if sheets is not none and sheets is not string and (sheets is mapping or sheets is not iterable
+          or sheets | reject('string') | list | length > 0) -%}
+        {{ exceptions.raise_compiler_error("segkit: the var excel_sheets must be null (every sheet) or a list of sheet "
+            ~ "names, e.g. ['Year 2009-2010', 'Year 2010-2011']; got '" ~ sheets ~ "'.") }}
     {%- endif -%}
 {% endmacro %}

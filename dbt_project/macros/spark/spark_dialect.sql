@@ -41,7 +41,7 @@
 {%- endmacro %}
 
 {#- Spark numbers rows only in an ordered window; monotonically_increasing_id follows the files' order. -#}
-{% macro spark__input_line_number() -%}
+{% macro spark__input_line_number(kind) -%}
     row_number() over (order by monotonically_increasing_id())
 {%- endmacro %}
 
@@ -53,12 +53,35 @@
     {%- set path = path if path.startswith('/') or ':' in path
         else invocation_args_dict.get('project_dir', '.') ~ '/' ~ path -%}
     {%- set relation = source('raw', 'transactions') -%}
-    {%- set options = "mergeSchema 'true'" if path.endswith('.parquet') else "header 'true'" -%}
+    {%- set kind = input_kind_by_name(path) -%}
+    {%- if kind == 'workbook' -%}
+        {{ exceptions.raise_compiler_error(
+            "segkit: workbooks (.xlsx) are read on DuckDB only. On Spark, export the sheets as CSV or Parquet, "
+            ~ "or build on DuckDB.") }}
+    {%- endif -%}
+    {%- set options = ["mergeSchema 'true'"] if kind == 'parquet' else ["header 'true'"] + spark_csv_options() -%}
     {%- do run_query("create schema if not exists " ~ relation.schema) -%}
     {%- do run_query("drop table if exists " ~ relation) -%}
-    {%- do run_query("create table " ~ relation ~ " using " ~ ('parquet' if path.endswith('.parquet') else 'csv')
-        ~ " options (path " ~ sql_string(path) ~ ", " ~ options ~ ")") -%}
+    {%- do run_query("create table " ~ relation ~ " using " ~ kind
+        ~ " options (path " ~ sql_string(path) ~ ", " ~ options | join(', ') ~ ")") -%}
 {% endmacro %}
+
+{#- The reader vars as options of Spark's CSV source: its own detection is left alone where a var is null. Spark
+    takes an empty quote for none, and Java's names for the encodings. -#}
+{% macro spark_csv_options() -%}
+    {%- set options = [] -%}
+    {%- for option, name in [('sep', 'csv_delimiter'), ('quote', 'csv_quote'), ('escape', 'csv_escape')]
+          if var(name) is not none -%}
+        {%- do options.append(option ~ ' ' ~ sql_string(var(name))) -%}
+    {%- endfor -%}
+    {%- if var('encoding') -%}
+        {%- set java = {'utf-8': 'UTF-8', 'utf8': 'UTF-8', 'utf-16': 'UTF-16', 'utf16': 'UTF-16', 'utf-16le': 'UTF-16LE',
+                        'latin-1': 'ISO-8859-1', 'latin1': 'ISO-8859-1', 'iso-8859-1': 'ISO-8859-1',
+                        'iso8859-1': 'ISO-8859-1'} -%}
+        {%- do options.append("encoding " ~ sql_string(java[var('encoding') | lower])) -%}
+    {%- endif -%}
+    {{ return(options) }}
+{%- endmacro %}
 
 {#- Spark SQL cannot list files: with no file behind the glob, creating the table above stops the build
     with Spark's UNABLE_TO_INFER_SCHEMA instead. -#}

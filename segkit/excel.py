@@ -1,0 +1,181 @@
+"""Workbooks as input (.xlsx, .xlsm, .xlsb, .xls, .ods): their sheets cached as Parquet beside the database.
+
+python-calamine reads each sheet once; the first row with a value is the header, blank rows are skipped (as a
+CSV reader skips blank lines). A column keeps its type when every cell of it, in every sheet read, is a number
+(DOUBLE) or a date and time (TIMESTAMP); a column that mixes them is text, with whole numbers written without
+'.0' and dates as ISO text, so `C489449` and `489434` are one Invoice column. Each sheet becomes one part file,
+numbered in the order of files and sheets, so a line's position (DuckDB's file_index and file_row_number)
+names its sheet and its row. The cache is rewritten only when a workbook or the sheets asked for change.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+import python_calamine
+
+from segkit.errors import SegkitError
+from segkit.warehouse import quote_identifier
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class SheetPart:
+    """One sheet of one workbook, cached as one Parquet file."""
+
+    file: str
+    sheet: str
+    part: str          # the Parquet file
+    rows: int          # data rows, blank rows left out
+    columns: list[str]
+
+
+def cache_workbooks(files: list[str], sheets: list[str] | None, folder: Path) -> list[SheetPart]:
+    """Cache every sheet of `files` (or those named in `sheets`) in `folder`; return the parts in line order."""
+    key = _cache_key(files, sheets)
+    manifest = folder / MANIFEST
+    if manifest.is_file():
+        cached = json.loads(manifest.read_text())
+        if cached.get("key") == key:
+            return [SheetPart(**part) for part in cached["parts"]]
+    tables = []
+    for file in files:
+        workbook = _open(file)
+        for sheet in _sheet_names(file, workbook, sheets):
+            header, rows = _read_sheet(workbook, sheet)
+            if header:  # a blank sheet holds no line
+                tables.append((file, sheet, header, rows))
+    types = _column_types(tables)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    parts = []
+    with duckdb.connect() as con:
+        for number, (file, sheet, header, rows) in enumerate(tables):
+            part = folder / f"{number:05d}.parquet"
+            _write_part(con, part, header, rows, types)
+            parts.append(SheetPart(file, sheet, str(part), len(rows), header))
+    # Written last, so an interrupted run leaves no manifest and the next one rebuilds the cache.
+    manifest.write_text(json.dumps({"key": key, "parts": [asdict(part) for part in parts]}))
+    return parts
+
+
+def _cache_key(files: list[str], sheets: list[str] | None) -> str:
+    stats = [(file, os.stat(file).st_size, os.stat(file).st_mtime_ns) for file in files]
+    return hashlib.sha256(json.dumps([stats, sheets]).encode()).hexdigest()
+
+
+def _open(file: str) -> python_calamine.CalamineWorkbook:
+    try:
+        return python_calamine.CalamineWorkbook.from_path(file)
+    except Exception as error:  # calamine raises its own error types, and zip and XML errors
+        raise SegkitError(f"'{file}' could not be read as a workbook ({error}). Open it in a spreadsheet program "
+                          "and save it again as .xlsx, or export the transactions as CSV.") from None
+
+
+def _sheet_names(file: str, workbook: python_calamine.CalamineWorkbook, wanted: list[str] | None) -> list[str]:
+    """The visible worksheets, or the ones named in `wanted` (each must exist)."""
+    names = [sheet.name for sheet in workbook.sheets_metadata if sheet.typ == python_calamine.SheetTypeEnum.WorkSheet
+             and sheet.visible == python_calamine.SheetVisibleEnum.Visible]
+    if wanted is None:
+        return names
+    missing = [name for name in wanted if name not in workbook.sheet_names]
+    if missing:
+        raise SegkitError(f"the workbook '{file}' has no sheet '{missing[0]}'; its sheets are "
+                          f"{', '.join(repr(name) for name in workbook.sheet_names)}. Fix the var excel_sheets "
+                          "(null reads every visible sheet).")
+    return list(wanted)
+
+
+def _read_sheet(workbook: python_calamine.CalamineWorkbook, sheet: str) -> tuple[list[str], list[list]]:
+    """The header and the non-blank data rows of one sheet, each row as long as the header."""
+    cells = workbook.get_sheet_by_name(sheet).to_python()
+    rows = [row for row in cells if any(_present(value) for value in row)]
+    if not rows:
+        return [], []
+    width = max(len(row) for row in rows)
+    # An unnamed column is kept (named as DuckDB names one in a CSV) only when it holds a value.
+    used = [index for index in range(width)
+            if any(index < len(row) and _present(row[index]) for row in rows)]
+    header = _unique([_text(rows[0][index]) if index < len(rows[0]) and _present(rows[0][index])
+                      else f"column{index}" for index in used])
+    data = [[row[index] if index < len(row) and _present(row[index]) else None for index in used]
+            for row in rows[1:]]
+    return header, data
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        unique.append(name if count == 0 else f"{name}_{count}")
+    return unique
+
+
+def _present(value) -> bool:
+    return value is not None and value != ""
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool):
+        return "text"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return "datetime"
+    return "text"
+
+
+def _column_types(tables: list[tuple[str, str, list[str], list[list]]]) -> dict[str, str]:
+    """DOUBLE or TIMESTAMP for a column whose cells are all of that kind in every sheet, else VARCHAR."""
+    kinds: dict[str, set[str]] = {}
+    for _, _, header, rows in tables:
+        for index, name in enumerate(header):
+            kinds.setdefault(name, set()).update(_kind(row[index]) for row in rows if row[index] is not None)
+    sql_types = {frozenset({"number"}): "DOUBLE", frozenset({"datetime"}): "TIMESTAMP"}
+    return {name: sql_types.get(frozenset(found), "VARCHAR") for name, found in kinds.items()}
+
+
+def _text(value) -> str:
+    """A cell as text: whole numbers without '.0', dates and times in ISO form."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return str(value)
+
+
+def _write_part(con: duckdb.DuckDBPyConnection, part: Path, header: list[str], rows: list[list],
+                types: dict[str, str]) -> None:
+    import pandas as pd  # here, not at the top: dbt loads this module at every start, as a plugin of the profile
+
+    columns = {}
+    for index, name in enumerate(header):
+        values = [row[index] for row in rows]
+        if types[name] == "DOUBLE":
+            columns[name] = pd.array([None if value is None else float(value) for value in values], dtype="Float64")
+        else:  # timestamps go as ISO text, cast by DuckDB: pandas' nanoseconds end in 2262
+            columns[name] = pd.Series([None if value is None else _text(value) for value in values], dtype=object)
+    frame = pd.DataFrame(columns)
+    con.register("sheet", frame)
+    select = ", ".join(f"cast({quote_identifier(name)} as {types[name]}) as {quote_identifier(name)}"
+                       for name in header)
+    con.execute(f"copy (select {select} from sheet) to {sql_text(str(part))} (format parquet)")
+    con.unregister("sheet")
+
+
+def sql_text(value: str) -> str:
+    """A SQL string literal: the value in single quotes, each quote in it doubled."""
+    return "'" + value.replace("'", "''") + "'"
