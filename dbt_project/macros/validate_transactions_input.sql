@@ -1,7 +1,7 @@
 {#- Run at the start of every dbt invocation: stop with a plain message, before any model runs, when a var is
     unusable, the configured input is missing, of an unknown kind, empty or lacks a mapped column (in any file or
     sheet), a line of it cannot be read (transactions_input names the file, the line and the var to set), or its
-    dates cannot be read. -#}
+    dates or amounts cannot be read at all. -#}
 {% macro validate_transactions_input() %}
     {%- if execute and flags.WHICH in ('build', 'run', 'test', 'seed') -%}
         {{ validate_vars() }}
@@ -40,8 +40,33 @@
                 ~ "' of '" ~ path ~ "' parse with order_date_format '" ~ var('order_date_format') ~ "'. Set the var "
                 ~ "order_date_format to your dates' strptime format, e.g. '%d/%m/%Y %H:%M' or '%Y%m%d'.") }}
         {%- endif -%}
+        {{ validate_number_columns(relation, path) }}
     {%- endif -%}
     select 1
+{% endmacro %}
+
+{#- A number column none of whose first values read as a number is almost always in another number format (a
+    decimal comma): say which var reads it, rather than reject every line as unparseable. -#}
+{% macro validate_number_columns(relation, path) %}
+    {%- set columns = var('columns') -%}
+    {%- for name in ['quantity', 'unit_price', 'line_amount'] if columns.get(name) -%}
+        {%- set column = mapped_column(name) -%}
+        {%- set found = run_query(
+            "select count(" ~ column ~ "), count(" ~ try_cast_number(column) ~ "), min(" ~ column ~ ") from ("
+            ~ "select " ~ sql_identifier(columns[name]) ~ " from " ~ relation ~ " limit 10000) as source").rows[0] -%}
+        {%- if found[0] > 0 and found[1] == 0 -%}
+            {%- set decimal = var('decimal_separator') -%}
+            {%- set thousands = "'" ~ var('thousands_separator') ~ "'" if var('thousands_separator') else 'null' -%}
+            {%- set fix = "If the file writes decimals with a comma, set the vars decimal_separator: ',' and, when "
+                          ~ "it groups thousands with a point, thousands_separator: '.'."
+                          if decimal == '.' and ',' in found[2] else "Set the vars decimal_separator and thousands_separator to the file's number format, or "
+                          ~ "fix the mapping in the var 'columns'." -%}
+            {{ exceptions.raise_compiler_error(
+                "segkit: none of the first " ~ found[0] ~ " values in column '" ~ columns[name] ~ "' (mapped to "
+                ~ name ~ ") of '" ~ path ~ "' is a number with decimal_separator '" ~ decimal ~ "' and "
+                ~ "thousands_separator " ~ thousands ~ " (for example '" ~ found[2] ~ "'). " ~ fix) }}
+        {%- endif -%}
+    {%- endfor -%}
 {% endmacro %}
 
 {#- Vars that reach SQL as values are quoted there; these checks make a wrong one a message, not a failed query. -#}
@@ -82,8 +107,18 @@
     {%- endif -%}
 {% endmacro %}
 
-{#- The vars that say how to read the files (transactions_input). -#}
+{#- The vars that say how to read the files (transactions_input) and their numbers (number_format). -#}
 {% macro validate_reader_vars() %}
+    {%- set decimal = var('decimal_separator') -%}
+    {%- set thousands = var('thousands_separator') -%}
+    {%- if decimal not in ('.', ',') -%}
+        {{ exceptions.raise_compiler_error("segkit: the var decimal_separator must be '.' or ','; got '"
+            ~ decimal ~ "'.") }}
+    {%- endif -%}
+    {%- if thousands not in (none, '.', ',', ' ', "'") or thousands == decimal -%}
+        {{ exceptions.raise_compiler_error("segkit: the var thousands_separator must be null, '.', ',', ' ' or \"'\", "
+            ~ "and not the decimal separator; got '" ~ thousands ~ "'.") }}
+    {%- endif -%}
     {%- set delimiter = var('csv_delimiter') -%}
     {%- if delimiter is not none and (delimiter is not string or delimiter | length != 1 or delimiter in '\r\n"') -%}
         {{ exceptions.raise_compiler_error("segkit: the var csv_delimiter must be one character (e.g. ';', or \"\\t\" "

@@ -106,14 +106,21 @@
     `{{ name | string | replace('`', '``') }}`
 {%- endmacro %}
 
-{#- The same numbers as duckdb__try_cast_number: a currency symbol, and thousands separators only before a
-    decimal point. Java regex groups are $1, and backslashes are doubled for Spark's string literals. -#}
+{#- The same numbers as duckdb__try_cast_number (number_format() in full). Spark's rlike finds rather than matches
+    (the pattern is anchored), its regex groups are $1, and sql_string doubles the backslashes for its literals. -#}
 {% macro spark__try_cast_number(expression) -%}
-    {%- set formatted = "'^([+-]?)[£$€¥]?\\s*([0-9]{1,3}(?:,[0-9]{3})+\\.[0-9]+|[0-9]*\\.?[0-9]+)\\s*[£$€¥]?$'" -%}
+    {%- set format = number_format() -%}
+    {%- set pattern = sql_string(format.pattern) -%}
+    {%- set digits = "translate(regexp_replace(" ~ expression ~ ", " ~ pattern ~ ", '$1$2'), "
+                     ~ sql_string(format.grouping) ~ ", '')" -%}
     coalesce(
+        {%- if format.decimal == '.' %}
         try_cast({{ expression }} as decimal(18, 4)),
-        case when {{ expression }} rlike {{ formatted }} then
-            try_cast(replace(regexp_replace({{ expression }}, {{ formatted }}, '$1$2'), ',', '') as decimal(18, 4))
+        {%- else %}
+        case when {{ expression }} not like '%.%' then try_cast(replace({{ expression }}, ',', '.') as decimal(18, 4)) end,
+        {%- endif %}
+        case when {{ expression }} rlike {{ pattern }} then
+            try_cast({{ digits if format.decimal == '.' else 'replace(' ~ digits ~ ", ',', '.')" }} as decimal(18, 4))
         end
     )
 {%- endmacro %}
