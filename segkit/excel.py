@@ -50,19 +50,19 @@ def cache_workbooks(files: list[str], sheets: list[str] | None, folder: Path) ->
     for file in files:
         workbook = _open(file)
         for sheet in _sheet_names(file, workbook, sheets):
-            header, rows = _read_sheet(workbook, sheet)
+            header, columns = _read_sheet(workbook, sheet)
             if header:  # a blank sheet holds no line
-                tables.append((file, sheet, header, rows))
+                tables.append((file, sheet, header, columns))
     types = _column_types(tables)
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     parts = []
     with duckdb.connect() as con:
-        for number, (file, sheet, header, rows) in enumerate(tables):
+        for number, (file, sheet, header, columns) in enumerate(tables):
             part = folder / f"{number:05d}.parquet"
-            _write_part(con, part, header, rows, types)
-            parts.append(SheetPart(file, sheet, str(part), len(rows), header))
+            _write_part(con, part, header, columns, types)
+            parts.append(SheetPart(file, sheet, str(part), len(columns[0]), header))
     # Written last, so an interrupted run leaves no manifest and the next one rebuilds the cache.
     manifest.write_text(json.dumps({"key": key, "parts": [asdict(part) for part in parts]}))
     return parts
@@ -96,20 +96,17 @@ def _sheet_names(file: str, workbook: python_calamine.CalamineWorkbook, wanted: 
 
 
 def _read_sheet(workbook: python_calamine.CalamineWorkbook, sheet: str) -> tuple[list[str], list[list]]:
-    """The header and the non-blank data rows of one sheet, each row as long as the header."""
-    cells = workbook.get_sheet_by_name(sheet).to_python()
-    rows = [row for row in cells if any(_present(value) for value in row)]
+    """The header and the columns of one sheet's non-blank data rows, None for an empty cell."""
+    rows = [row for row in workbook.get_sheet_by_name(sheet).to_python() if any(value != "" for value in row)]
     if not rows:
         return [], []
-    width = max(len(row) for row in rows)
+    width = max(map(len, rows))
+    columns = [[None if value == "" else value for value in column]
+               for column in zip(*(row + [""] * (width - len(row)) for row in rows))]
     # An unnamed column is kept (named as DuckDB names one in a CSV) only when it holds a value.
-    used = [index for index in range(width)
-            if any(index < len(row) and _present(row[index]) for row in rows)]
-    header = _unique([_text(rows[0][index]) if index < len(rows[0]) and _present(rows[0][index])
-                      else f"column{index}" for index in used])
-    data = [[row[index] if index < len(row) and _present(row[index]) else None for index in used]
-            for row in rows[1:]]
-    return header, data
+    used = [index for index, column in enumerate(columns) if any(value is not None for value in column)]
+    header = _unique([f"column{index}" if columns[index][0] is None else _text(columns[index][0]) for index in used])
+    return header, [columns[index][1:] for index in used]
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -122,26 +119,18 @@ def _unique(names: list[str]) -> list[str]:
     return unique
 
 
-def _present(value) -> bool:
-    return value is not None and value != ""
-
-
-def _kind(value) -> str:
-    if isinstance(value, bool):
-        return "text"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, (datetime.datetime, datetime.date)):
-        return "datetime"
-    return "text"
+def _kinds(column: list) -> set[str]:
+    """'number', 'datetime' and 'text': the kinds of value in a column (a boolean is text)."""
+    return {"number" if kind in (int, float) else "datetime" if kind in (datetime.datetime, datetime.date)
+            else "text" for kind in set(map(type, column)) - {type(None)}}
 
 
 def _column_types(tables: list[tuple[str, str, list[str], list[list]]]) -> dict[str, str]:
     """DOUBLE or TIMESTAMP for a column whose cells are all of that kind in every sheet, else VARCHAR."""
     kinds: dict[str, set[str]] = {}
-    for _, _, header, rows in tables:
-        for index, name in enumerate(header):
-            kinds.setdefault(name, set()).update(_kind(row[index]) for row in rows if row[index] is not None)
+    for _, _, header, columns in tables:
+        for name, column in zip(header, columns):
+            kinds.setdefault(name, set()).update(_kinds(column))
     sql_types = {frozenset({"number"}): "DOUBLE", frozenset({"datetime"}): "TIMESTAMP"}
     return {name: sql_types.get(frozenset(found), "VARCHAR") for name, found in kinds.items()}
 
@@ -157,19 +146,21 @@ def _text(value) -> str:
     return str(value)
 
 
-def _write_part(con: duckdb.DuckDBPyConnection, part: Path, header: list[str], rows: list[list],
+def _write_part(con: duckdb.DuckDBPyConnection, part: Path, header: list[str], columns: list[list],
                 types: dict[str, str]) -> None:
     import pandas as pd  # here, not at the top: dbt loads this module at every start, as a plugin of the profile
 
-    columns = {}
-    for index, name in enumerate(header):
-        values = [row[index] for row in rows]
+    frame = {}
+    for name, column in zip(header, columns):
         if types[name] == "DOUBLE":
-            columns[name] = pd.array([None if value is None else float(value) for value in values], dtype="Float64")
-        else:  # timestamps go as ISO text, cast by DuckDB: pandas' nanoseconds end in 2262
-            columns[name] = pd.Series([None if value is None else _text(value) for value in values], dtype=object)
-    frame = pd.DataFrame(columns)
-    con.register("sheet", frame)
+            frame[name] = pd.array(column, dtype="Float64")
+        elif types[name] == "TIMESTAMP":  # microseconds: pandas' default nanoseconds end in 2262
+            frame[name] = pd.Series(column, dtype="datetime64[us]")
+        elif all(value is None or type(value) is str for value in column):
+            frame[name] = pd.Series(column, dtype=object)
+        else:
+            frame[name] = pd.Series([None if value is None else _text(value) for value in column], dtype=object)
+    con.register("sheet", pd.DataFrame(frame))
     select = ", ".join(f"cast({quote_identifier(name)} as {types[name]}) as {quote_identifier(name)}"
                        for name in header)
     con.execute(f"copy (select {select} from sheet) to {sql_text(str(part))} (format parquet)")
