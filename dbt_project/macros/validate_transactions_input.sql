@@ -55,12 +55,13 @@
             "select count(" ~ column ~ "), count(" ~ try_cast_number(column) ~ "), min(" ~ column ~ ") from ("
             ~ "select " ~ sql_identifier(columns[name]) ~ " from " ~ relation ~ " limit 10000) as source").rows[0] -%}
         {%- if found[0] > 0 and found[1] == 0 -%}
-            {%- set decimal = var('decimal_separator') -%}
+            {%- set decimal = var('decimal_separator') or '.' -%}
             {%- set thousands = "'" ~ var('thousands_separator') ~ "'" if var('thousands_separator') else 'null' -%}
             {%- set fix = "If the file writes decimals with a comma, set the vars decimal_separator: ',' and, when "
                           ~ "it groups thousands with a point, thousands_separator: '.'."
-                          if decimal == '.' and ',' in found[2] else "Set the vars decimal_separator and thousands_separator to the file's number format, or "
-                          ~ "fix the mapping in the var 'columns'." -%}
+                          if decimal == '.' and ',' in found[2]
+                          else "Set the vars decimal_separator and thousands_separator to the file's number "
+                          ~ "format, or fix the mapping in the var 'columns'." -%}
             {{ exceptions.raise_compiler_error(
                 "segkit: none of the first " ~ found[0] ~ " values in column '" ~ columns[name] ~ "' (mapped to "
                 ~ name ~ ") of '" ~ path ~ "' is a number with decimal_separator '" ~ decimal ~ "' and "
@@ -111,7 +112,7 @@
 {% macro validate_reader_vars() %}
     {%- set decimal = var('decimal_separator') -%}
     {%- set thousands = var('thousands_separator') -%}
-    {%- if decimal not in ('.', ',') -%}
+    {%- if decimal not in (none, '.', ',') -%}
         {{ exceptions.raise_compiler_error("segkit: the var decimal_separator must be '.' or ','; got '"
             ~ decimal ~ "'.") }}
     {%- endif -%}
