@@ -17,12 +17,15 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import python_calamine
 
 from segkit.errors import SegkitError
 from segkit.warehouse import quote_identifier
+
+if TYPE_CHECKING:
+    import python_calamine
 
 MANIFEST = "manifest.json"
 
@@ -75,6 +78,11 @@ def _cache_key(files: list[str], sheets: list[str] | None) -> str:
 
 def _open(file: str) -> python_calamine.CalamineWorkbook:
     try:
+        import python_calamine  # here: only a workbook input needs it, and dbt loads this module at every start
+    except ImportError:
+        raise SegkitError("reading workbooks needs python-calamine: pip install python-calamine (or install segkit "
+                          "with its dependencies), or export the sheets as CSV.") from None
+    try:
         return python_calamine.CalamineWorkbook.from_path(file)
     except Exception as error:  # calamine raises its own error types, and zip and XML errors
         raise SegkitError(f"'{file}' could not be read as a workbook ({error}). Open it in a spreadsheet program "
@@ -83,6 +91,8 @@ def _open(file: str) -> python_calamine.CalamineWorkbook:
 
 def _sheet_names(file: str, workbook: python_calamine.CalamineWorkbook, wanted: list[str] | None) -> list[str]:
     """The visible worksheets, or the ones named in `wanted` (each must exist)."""
+    import python_calamine  # already imported by _open
+
     names = [sheet.name for sheet in workbook.sheets_metadata if sheet.typ == python_calamine.SheetTypeEnum.WorkSheet
              and sheet.visible == python_calamine.SheetVisibleEnum.Visible]
     if wanted is None:
