@@ -149,15 +149,22 @@ def kind_by_name(path: str) -> str:
 
 def file_kind(file: str) -> str:
     """'parquet', 'workbook' or 'csv' (text, plain or compressed) from the file's first bytes."""
-    with open(file, "rb") as handle:
-        head = handle.read(_HEAD_BYTES)
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(_HEAD_BYTES)
+    except OSError as error:
+        raise SegkitError(f"'{file}' cannot be read: {error.strerror}. Point transactions_path at files segkit "
+                          "may read.") from None
     if head.startswith(b"PAR1"):
         return "parquet"
     if head.startswith(b"\xd0\xcf\x11\xe0"):  # an OLE2 container: Excel 97-2003 (.xls)
         return "workbook"
     if head.startswith(b"PK\x03\x04"):
-        with zipfile.ZipFile(file) as archive:
-            names = set(archive.namelist())
+        try:
+            with zipfile.ZipFile(file) as archive:
+                names = set(archive.namelist())
+        except zipfile.BadZipFile as error:
+            raise SegkitError(f"'{file}' is a damaged zip archive or workbook ({error}). Export it again.") from None
         if names & {"xl/workbook.xml", "xl/workbook.bin", "content.xml"}:
             return "workbook"
         raise SegkitError(f"'{file}' is a zip archive, not a workbook. Unzip it and point transactions_path at "

@@ -193,6 +193,7 @@ def test_the_kind_of_a_file_comes_from_its_content(tmp_path, name, write, kind):
 @pytest.mark.parametrize("name, content, words", [
     ("orders.csv", bytes(range(256)) * 4, ["cannot tell what kind of file", "orders.csv"]),
     ("orders.zip", None, ["zip archive, not a workbook", "Unzip"]),
+    ("orders.xlsx", b"PK\x03\x04 cut short", ["orders.xlsx' is a damaged zip archive or workbook"]),
 ])
 def test_a_file_of_unknown_kind_stops_with_a_message(tmp_path, name, content, words):
     if content is None:
