@@ -86,6 +86,12 @@ def _raise_for_failure(output: str, db_path: Path, command: list[str]) -> None:
     stop = re.search(r"^\s*segkit: (.+)$", output, re.MULTILINE)
     if stop:  # a check of validate_transactions_input: its message already says what to do
         raise SegkitError(stop.group(1).strip())
+    if "CSV Error on Line" in output:  # a line the input check did not read: the file changed since
+        from segkit.reader import describe_csv_error
+
+        file = re.search(r"^\s*file = (.+)$", output, re.MULTILINE)
+        raise SegkitError(describe_csv_error(file.group(1).strip() if file else "the input",
+                                             output[output.index("CSV Error on Line"):]))
     if "Out of Memory Error" in output:
         raise SegkitError(
             f"DuckDB ran out of memory building {db_path}: the data needs more than the memory_limit in the "

@@ -126,7 +126,8 @@ def low_memory_profile(folder: Path, memory_limit: str, temp_directory: Path | N
     (folder / "profiles.yml").write_text(
         "segkit:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
         "      path: \"{{ env_var('SEGKIT_DB', 'segkit.duckdb') }}\"\n      threads: 1\n"
-        "      plugins:\n        - module: segkit.pseudonyms\n      settings:\n" + settings)
+        "      plugins:\n        - module: segkit.pseudonyms\n        - module: segkit.reader\n"
+        "      settings:\n" + settings)
     return folder
 
 

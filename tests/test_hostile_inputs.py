@@ -95,9 +95,6 @@ REJECTED_CASES = {
     "truncated_last_line": Rejected(
         {"t.csv": csv(*good_lines(3)) + "9,A,free te"},
         {"rows_kept": 3, "unparseable": 1}),
-    "truncated_inside_a_quoted_field": Rejected(
-        {"t.csv": csv(*good_lines(2)) + '9,A,"free te'},
-        {"rows_kept": 2, "unparseable": 1}),
     "dates_far_future_or_before_1900": Rejected(
         {"t.csv": csv(line(invoice="1"), line(invoice="2", when="9999-12-31 00:00:00"),
                       line(invoice="3", when="2031-01-01 00:00:00"), line(invoice="4", when="1899-12-31 10:00:00"),
@@ -186,6 +183,9 @@ STOPPED_CASES = {
     "no_date_parses": ({"t.csv": csv(*(line(invoice=str(n), when="01/12/2010 08:26") for n in range(3)))}, {},
                        ["t.csv", "column 'InvoiceDate'", "order_date_format"]),
     "missing_file": ({}, {}, ["nothing.csv", "no input file matches", "transactions_path"]),
+    # The quote never closes, so where the line ends is unknown: the build names the line, never guesses.
+    "truncated_inside_a_quoted_field": ({"t.csv": csv(*good_lines(2)) + '9,A,"free te'}, {},
+                                        ["t.csv' line 4", "cut short", "csv_quote"]),
 }
 
 
