@@ -16,7 +16,7 @@ from segkit.config import load_settings
 from segkit.dbt_runner import run_dbt
 from segkit.errors import SegkitError
 from segkit.segments_io import HISTORY_TABLES
-from tests.conftest import ROOT, SEGKIT, segkit, segkit_environment, snapshot
+from tests.conftest import ROOT, SEGKIT, dbt_build, segkit, segkit_environment, snapshot
 
 KILLS = 5
 KILL_SEED = 7
@@ -166,7 +166,7 @@ def test_a_dbt_build_during_segkit_cluster_never_leaves_segments_fitted_on_the_o
     # Paused between reading the features and writing the segments, while a real build replaces customer_rfm.
     first.send_signal(signal.SIGSTOP)
     try:
-        run_dbt(ROOT, clustered_copy, dbt_vars={"analysis_date": "2011-06-01"})
+        dbt_build(clustered_copy, analysis_date="2011-06-01")
     finally:
         first.send_signal(signal.SIGCONT)
     _, first_err = first.communicate(timeout=300)
