@@ -20,6 +20,7 @@ import duckdb
 import openpyxl
 import pytest
 
+from segkit.config import load_settings
 from segkit.dbt_runner import _raise_for_failure, run_dbt
 from segkit.errors import SegkitError
 from segkit.reader import ReaderSettings, plan_input
@@ -329,7 +330,7 @@ def compiled_with(compiled_cleaning, tmp_path_factory):
     def compile(decimal: str, thousands: str | None) -> CompiledCleaning:
         if (decimal, thousands) not in compiled:
             empty = tmp_path_factory.mktemp("numbers")  # compiled before any file is there, as compiled_cleaning
-            run_dbt(ROOT, empty / "numbers.duckdb", args=("compile", "--select", "stg_transactions"),
+            run_dbt(load_settings(project_dir=ROOT, db_path=empty / "numbers.duckdb"), args=("compile", "--select", "stg_transactions"),
                     dbt_vars={"transactions_path": str(empty / "*.csv"), "extraction_date": EXTRACTION_DATE,
                               "decimal_separator": decimal, "thousands_separator": thousands})
             stg = DBT_TARGET / "compiled" / "segkit" / "dbt_project" / "models" / "staging" / "stg_transactions.sql"
