@@ -53,7 +53,7 @@ def run_dbt(
     """Run `dbt <args>` from the project root against db_path (or the dbt target); raise SegkitError when it fails."""
     command = [dbt_executable(), *args, *(["--target", target] if target else [])]
     if dbt_vars:
-        command += ["--vars", json.dumps(dbt_vars)]
+        command += ["--vars", json.dumps(dbt_vars, default=str)]  # YAML reads 2011-06-01 as a date
     env = {**os.environ, "SEGKIT_DB": str(db_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
     process = subprocess.run(command, cwd=project_dir, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
