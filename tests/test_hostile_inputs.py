@@ -126,11 +126,11 @@ def write_files(folder: Path, files: dict[str, str]) -> None:
 def assert_placed(con: duckdb.DuckDBPyConnection, case: Rejected) -> None:
     """Exact reason counts, a balanced summary, and every line in exactly one of kept and rejected."""
     summary = dict(con.execute("select reason, row_count from data_quality_summary").fetchall())
-    kept = con.execute("select customer_id, line_amount from int_transactions_cleaned "
+    kept = con.execute("select customer_id, line_amount from main_build.int_transactions_cleaned "
                        "where not is_return order by transaction_line_id").fetchall()
     placed = con.execute("""select count(*), count(distinct transaction_line_id) from (
-        select transaction_line_id from int_transactions_cleaned
-        union all select transaction_line_id from int_transactions_rejected)""").fetchone()
+        select transaction_line_id from main_build.int_transactions_cleaned
+        union all select transaction_line_id from main_build.int_transactions_rejected)""").fetchone()
     lines_in_files = case.rows or sum(len(text.strip("\n").split("\n")) - 1 for text in case.files.values())
     assert summary["rows_read"] == lines_in_files
     assert {reason: count for reason, count in summary.items() if count and reason != "rows_read"} == \

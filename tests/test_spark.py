@@ -44,7 +44,7 @@ def spark_run(tmp_path_factory):
                                           "--report-path", str(folder / "report.html")])
         assert result.exit_code == 0, result.output
         # The dbt assignment model, now that a run exists, scores every customer in Spark SQL too.
-        scored = run_dbt(ROOT, folder / "unused.duckdb", ("run", "--select", "customer_segments_scored"),
+        scored = run_dbt(ROOT, folder / "unused.duckdb", ("build", "--select", "customer_segments_scored"),
                          target="spark")
         with connect(load_settings(target="spark"), read_only=True) as con:
             tables = {
