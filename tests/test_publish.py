@@ -177,14 +177,23 @@ def test_a_partial_build_reads_published_tables_and_never_a_failed_build(previou
     assert snapshot(db_path) == after
 
 
-def test_segkit_build_takes_dates_in_its_vars(previous, tmp_path):
-    """YAML reads an unquoted 2011-12-31 as a date; it reaches dbt as the same text."""
-    db_path, _ = previous
+def test_a_passing_build_publishes_every_mart_and_drops_stale_line_level_tables(previous, tmp_path):
+    """Earlier versions built the line-level models in main; a build that publishes drops them, keeps segkit's tables,
+    and replaces the marts together. The vars are YAML, with an unquoted date, as a user types them."""
+    db_path, before = previous
+    with duckdb.connect(str(db_path)) as con:
+        con.execute("create table main.stg_transactions as select 1 as transaction_line_id")
+        con.execute("create view main.int_transactions_rejected as select * from main.stg_transactions")
     path = write_input(tmp_path / "in", sub_cent_lines()[:-1])
     result = segkit("build", "--vars", f"{{transactions_path: '{path}', extraction_date: 2011-12-31}}",
                     db_path=db_path)
     assert result.returncode == 0, result.stderr
     with duckdb.connect(str(db_path), read_only=True) as con:
-        assert con.execute("select count(*) from main.customer_rfm").fetchone()[0] == 12
-        assert str(con.execute(f"select extraction_date from {BUILD_SCHEMA}.int_analysis_date").fetchone()[0]) == \
-            "2011-12-31"
+        in_main = {name for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'main'").fetchall()}
+        customers = [con.execute(f"select count(distinct customer_id) from main.{table}").fetchone()[0]
+                     for table in ("customer_rfm", "customer_rfm_scores", "customer_segments_scored")]
+        extraction_date = con.execute(f"select extraction_date from {BUILD_SCHEMA}.int_analysis_date").fetchone()[0]
+    assert in_main == set(before) | set(PUBLISHED)
+    assert customers == [12, 12, 12]
+    assert str(extraction_date) == "2011-12-31"

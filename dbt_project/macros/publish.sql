@@ -180,13 +180,19 @@
     {{- return(adapter.dispatch('publish_tables', 'segkit')(nodes)) -}}
 {%- endmacro %}
 
-{#- One transaction, as the hook's SQL: readers see every old table or every new one. -#}
+{#- One transaction, as the hook's SQL: readers see every old table or every new one. The line-level models and
+    seeds that earlier versions of segkit built in the target schema are dropped, so nobody reads stale ones there. -#}
 {% macro default__publish_tables(nodes) -%}
     {%- if not nodes -%}
         {{- return('select 1') -}}
     {%- endif -%}
     {%- set statements = ['begin transaction'] -%}
     {%- do statements.append('create schema if not exists ' ~ adapter.quote(target.schema)) -%}
+    {%- for node in graph.nodes.values() if node.resource_type in ('model', 'seed')
+        and not (node.config.meta or {}).get('publish') and node.config.materialized != 'ephemeral' -%}
+        {%- set stale = adapter.get_relation(database=node.database, schema=target.schema, identifier=node.alias) -%}
+        {%- do statements.append('drop ' ~ stale.type ~ ' ' ~ stale) if stale is not none -%}
+    {%- endfor -%}
     {%- for node in nodes -%}
         {%- set built = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
         {%- do statements.append('create or replace table ' ~ built.incorporate(path={'schema': target.schema})

@@ -40,9 +40,9 @@
         {{ exceptions.raise_compiler_error("segkit: the var " ~ name ~ " must be a share from 0 to 1, e.g. 0.1 for "
             ~ "10%; got '" ~ share ~ "'.") }}
     {%- endfor -%}
-    {%- if not modules.re.fullmatch('[0-9]+', var('quality_gate_min_lines') | string) -%}
-        {{ exceptions.raise_compiler_error("segkit: the var quality_gate_min_lines must be a whole number of lines, "
-            ~ "e.g. 10; got '" ~ var('quality_gate_min_lines') ~ "'.") }}
+    {%- if not modules.re.fullmatch('[1-9][0-9]*', var('quality_gate_min_lines') | string) -%}
+        {{ exceptions.raise_compiler_error("segkit: the var quality_gate_min_lines must be a whole number of lines, 1 "
+            ~ "or more, e.g. 10; got '" ~ var('quality_gate_min_lines') ~ "'.") }}
     {%- endif -%}
 {%- endmacro %}
 
