@@ -188,10 +188,16 @@
     {%- endif -%}
     {%- set statements = ['begin transaction'] -%}
     {%- do statements.append('create schema if not exists ' ~ adapter.quote(target.schema)) -%}
-    {%- for node in graph.nodes.values() if node.resource_type in ('model', 'seed')
-        and not (node.config.meta or {}).get('publish') and node.config.materialized != 'ephemeral' -%}
-        {%- set stale = adapter.get_relation(database=node.database, schema=target.schema, identifier=node.alias) -%}
-        {%- do statements.append('drop ' ~ stale.type ~ ' ' ~ stale) if stale is not none -%}
+    {#- Listed with a query, not adapter.get_relation, which would open a transaction before this one. -#}
+    {%- set existing = {} -%}
+    {%- for row in run_query("select table_name, table_type from information_schema.tables where table_catalog = "
+        ~ sql_string(target.database) ~ " and table_schema = " ~ sql_string(target.schema)).rows -%}
+        {%- do existing.update({row[0]: 'view' if row[1] == 'VIEW' else 'table'}) -%}
+    {%- endfor -%}
+    {%- for node in graph.nodes.values() if node.resource_type in ('model', 'seed') and node.alias in existing
+        and not (node.config.meta or {}).get('publish') -%}
+        {%- do statements.append('drop ' ~ existing[node.alias] ~ ' '
+            ~ api.Relation.create(database=node.database, schema=target.schema, identifier=node.alias)) -%}
     {%- endfor -%}
     {%- for node in nodes -%}
         {%- set built = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}

@@ -63,13 +63,13 @@
     {%- for reason, count in counts.items() if reason not in ('rows_read', 'rows_kept') -%}
         {%- set limit = shares.get(reason, shares['other']) | float -%}
         {%- if count >= min_lines and count / rows_read > limit -%}
-            {%- set lines = rejected_line_ids(reason, built) -%}
+            {%- set lines = input_lines(rejected_line_ids(reason, built)) -%}
             {{- return(gate_message(
                 percent(count / rows_read) ~ " of the " ~ thousands(rows_read) ~ " lines read (" ~ thousands(count)
                     ~ ") were rejected as " ~ reason ~ ", more than max_rejected_share." ~ reason ~ " allows ("
                     ~ limit ~ ").",
-                rejection_hint(reason, dates, input_lines(lines)),
-                input_lines(lines),
+                rejection_hint(reason, dates, lines),
+                lines,
                 "--vars '{max_rejected_share: {" ~ reason ~ ": " ~ share_above(count / rows_read) ~ "}}'")) -}}
         {%- endif -%}
     {%- endfor -%}
