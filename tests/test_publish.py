@@ -92,6 +92,10 @@ GATE_CASES = {
         decimal_comma_lines(), ";", {},
         ["100.0% of the 40 lines read (40) were rejected as unparseable", "decimal comma", "Price='2,61'",
          "max_rejected_share: {unparseable: 1}"]),
+    "a_small_file_with_no_usable_line": (
+        decimal_comma_lines(5), ";", {},
+        ["None of the 5 lines read was kept; most (5) were rejected as unparseable", "decimal comma",
+         "int_transactions_rejected"]),
     "a_stray_quote_splits_every_quoted_field": (
         stray_quote_lines(), ",", {},
         ["64.5% of the 31 lines read (20) were rejected as unparseable", "quoting was not recognised",

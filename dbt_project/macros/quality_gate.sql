@@ -3,6 +3,7 @@
     and the vars to set, when
     - the share of the lines read that were rejected for one reason is above max_rejected_share[reason];
     - the share of the input's customers who keep no line is above max_customers_lost_share;
+    - no line is kept at all (whatever the size of the input);
     - another common date format reads far more of the first 10,000 order dates as plausible dates (1900 to the
       extraction date) than order_date_format does (check_order_date_format; DuckDB, dates read as text).
     A share counts only when it holds at least quality_gate_min_lines lines (or customers), so that one odd line in a
@@ -60,6 +61,18 @@
     {%- set min_lines = var('quality_gate_min_lines') | int -%}
     {%- set shares = max_rejected_shares() -%}
     {%- set dates = order_date_formats() -%}
+    {#- Whatever its size, an input with no usable line never replaces the published tables with empty ones. -#}
+    {%- if rows_read and not counts.get('rows_kept') -%}
+        {%- set most = {'reason': none, 'count': 0} -%}
+        {%- for reason, count in counts.items() if reason not in ('rows_read', 'rows_kept') and count > most['count'] -%}
+            {%- do most.update({'reason': reason, 'count': count}) -%}
+        {%- endfor -%}
+        {%- set lines = input_lines(rejected_line_ids(most['reason'], built)) -%}
+        {{- return(gate_message(
+            "None of the " ~ thousands(rows_read) ~ " lines read was kept; most (" ~ thousands(most['count'])
+                ~ ") were rejected as " ~ most['reason'] ~ ".",
+            rejection_hint(most['reason'], dates, lines), lines, none)) -}}
+    {%- endif -%}
     {%- for reason, count in counts.items() if reason not in ('rows_read', 'rows_kept') -%}
         {%- set limit = shares.get(reason, shares['other']) | float -%}
         {%- if count >= min_lines and count / rows_read > limit -%}
@@ -108,8 +121,8 @@
             {%- do message.append("  " ~ line) -%}
         {%- endfor -%}
     {%- endif -%}
-    {%- do message.append("If the data is right, raise the threshold: " ~ threshold_vars ~ ". Every line and its "
-        ~ "reason is in " ~ build_schema() ~ ".int_transactions_rejected.") -%}
+    {%- do message.append(("If the data is right, raise the threshold: " ~ threshold_vars ~ ". " if threshold_vars
+        else "") ~ "Every line and its reason is in " ~ build_schema() ~ ".int_transactions_rejected.") -%}
     {{- return(message | join('\n')) -}}
 {%- endmacro %}
 
