@@ -94,7 +94,7 @@ GATE_CASES = {
          "max_rejected_share: {unparseable: 1}"]),
     "a_small_file_with_no_usable_line": (
         decimal_comma_lines(5), ";", {},
-        ["None of the 5 lines read was kept; most (5) were rejected as unparseable", "decimal comma",
+        ["None of the 5 lines read was kept; most (5, 100.0%) were rejected as unparseable", "decimal comma",
          "int_transactions_rejected"]),
     "a_stray_quote_splits_every_quoted_field": (
         stray_quote_lines(), ",", {},

@@ -61,18 +61,6 @@
     {%- set min_lines = var('quality_gate_min_lines') | int -%}
     {%- set shares = max_rejected_shares() -%}
     {%- set dates = order_date_formats() -%}
-    {#- Whatever its size, an input with no usable line never replaces the published tables with empty ones. -#}
-    {%- if rows_read and not counts.get('rows_kept') -%}
-        {%- set most = {'reason': none, 'count': 0} -%}
-        {%- for reason, count in counts.items() if reason not in ('rows_read', 'rows_kept') and count > most['count'] -%}
-            {%- do most.update({'reason': reason, 'count': count}) -%}
-        {%- endfor -%}
-        {%- set lines = input_lines(rejected_line_ids(most['reason'], built)) -%}
-        {{- return(gate_message(
-            "None of the " ~ thousands(rows_read) ~ " lines read was kept; most (" ~ thousands(most['count'])
-                ~ ") were rejected as " ~ most['reason'] ~ ".",
-            rejection_hint(most['reason'], dates, lines), lines, none)) -}}
-    {%- endif -%}
     {%- for reason, count in counts.items() if reason not in ('rows_read', 'rows_kept') -%}
         {%- set limit = shares.get(reason, shares['other']) | float -%}
         {%- if count >= min_lines and count / rows_read > limit -%}
@@ -97,6 +85,18 @@
             rejection_hint(lost['reason'], dates, lines),
             lines,
             "--vars '{max_customers_lost_share: " ~ share_above(lost['lost'] / lost['customers']) ~ "}'")) -}}
+    {%- endif -%}
+    {#- Whatever its size, an input with no usable line never replaces the published tables with empty ones. -#}
+    {%- if rows_read and not counts.get('rows_kept') -%}
+        {%- set most = {'reason': none, 'count': 0} -%}
+        {%- for reason, count in counts.items() if reason not in ('rows_read', 'rows_kept') and count > most['count'] -%}
+            {%- do most.update({'reason': reason, 'count': count}) -%}
+        {%- endfor -%}
+        {%- set lines = input_lines(rejected_line_ids(most['reason'], built)) -%}
+        {{- return(gate_message(
+            "None of the " ~ thousands(rows_read) ~ " lines read was kept; most (" ~ thousands(most['count'])
+                ~ ", " ~ percent(most['count'] / rows_read) ~ ") were rejected as " ~ most['reason'] ~ ".",
+            rejection_hint(most['reason'], dates, lines), lines, none)) -}}
     {%- endif -%}
     {%- if dates and var('check_order_date_format')
         and dates['parsed'] - dates['configured'] >= [min_lines, 0.1 * dates['sample']] | max -%}
