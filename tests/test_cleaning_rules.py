@@ -219,7 +219,7 @@ def test_a_typed_timestamp_with_a_time_zone_is_dated_in_utc_on_any_machine(tmp_p
     text = frame.assign(ts=[instant.isoformat() for instant in instants]).to_csv(index=False)
     expected = customer_features(reference(text, dbt_vars))
     with duckdb.connect(str(db_path), read_only=True) as con:
-        dates = con.execute("""select customer_id, first_purchase_date, last_purchase_date from int_lines_by_customer
+        dates = con.execute("""select customer_id, first_purchase_date, last_purchase_date from main_build.int_lines_by_customer
                                where rejection_reason is null order by customer_id""").fetchall()
     assert dates == [(customer, row.first_order_date.date(), row.last_order_date.date())
                      for customer, row in expected.iterrows()]

@@ -309,7 +309,7 @@ def test_a_workbook_builds_with_dbt_and_its_line_ids_name_sheet_and_row(tmp_path
         assert_placed(con, Rejected({}, {"rows_kept": 4, "missing_customer_id": 1}, rows=5))
         kept = con.execute("""select s.transaction_line_id, s.customer_id, s.order_id, s.product_id, s.order_date,
                                      s.line_amount
-                              from stg_transactions as s join int_transactions_cleaned using (transaction_line_id)
+                              from main_build.stg_transactions as s join main_build.int_transactions_cleaned using (transaction_line_id)
                               order by s.transaction_line_id""").fetchall()
     day = datetime.date
     assert [(line_id // 10**12, line_id % 10**12) for line_id, *_ in kept] == [(0, 1), (0, 2), (1, 1), (1, 2)]

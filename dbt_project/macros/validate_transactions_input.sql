@@ -72,6 +72,7 @@
 
 {#- Vars that reach SQL as values are quoted there; these checks make a wrong one a message, not a failed query. -#}
 {% macro validate_vars() %}
+    {{- validate_quality_gate_vars() -}}
     {%- set columns = var('columns') -%}
     {%- if columns is not mapping -%}
         {{ exceptions.raise_compiler_error("segkit: the var 'columns' must map segkit's names to your headers, "

@@ -4,7 +4,7 @@
     model then builds an empty table with the same columns, so the very first `dbt build` still works. -#}
 {%- set state = namespace(ready=true, features=[], relations={}) -%}
 {%- for name in ['cluster_runs', 'feature_transform', 'segment_centroids', 'segment_assignment_history'] -%}
-    {%- set relation = adapter.get_relation(database=this.database, schema=this.schema, identifier=name)
+    {%- set relation = adapter.get_relation(database=this.database, schema=target.schema, identifier=name)
         if execute else none -%}
     {%- if execute and relation is none -%}
         {%- set state.ready = false -%}
