@@ -277,7 +277,8 @@
 {%- endmacro %}
 
 {% macro duckdb__order_date_formats() -%}
-    {%- if source_column_kind('order_date', source_column_types()) != 'text' -%}
+    {%- set input = transactions_input() -%}
+    {%- if source_column_kind('order_date', source_column_types(input)) != 'text' -%}
         {{- return(none) -}}
     {%- endif -%}
     {%- set formats = [] -%}
@@ -288,7 +289,6 @@
         {%- endfor -%}
     {%- endfor -%}
     {%- set plausible = "between date '1900-01-01' and " ~ extraction_date() -%}
-    {%- set input = transactions_input() -%}
     {%- set parsed -%}
         with sample as (
             select {{ input_line_number(input.kind) }} as line_number, {{ mapped_column('order_date') }} as order_date_text
