@@ -95,14 +95,15 @@ def _raise_for_failure(output: str, db_path: Path, command: list[str]) -> None:
             "free disk space so DuckDB can spill to it, and run again. Nothing was published: the tables you and "
             "segkit read are as they were."
         )
-    stop = _SEGKIT_MESSAGE.search(output)
-    if stop:
-        message = re.sub(r"\n\s*segkit: ", "\n", stop.group(1))
-        raise SegkitError(re.sub(r"\s*SQLSTATE: \w+\s*$", "", message).strip())
+    # A full disk fails a model, and then publishing refuses: the cause is the disk, so say that.
     disk_full = disk_full_message(output, db_path)
     if disk_full:
         raise SegkitError(f"{disk_full} Nothing was published: the tables you and segkit "
                           "read are as they were.")
+    stop = _SEGKIT_MESSAGE.search(output)
+    if stop:
+        message = re.sub(r"\n\s*segkit: ", "\n", stop.group(1))
+        raise SegkitError(re.sub(r"\s*SQLSTATE: \w+\s*$", "", message).strip())
     if "CSV Error on Line" in output:  # a line the input check did not read: the file changed since
         from segkit.reader import describe_csv_error
 

@@ -175,6 +175,7 @@ def test_returns_and_zero_lines_pass_the_data_tests_of_a_real_build(tmp_path):
                         **dbt_vars)  # raises when a data test fails
     expected = reference(text, dbt_vars)
     with duckdb.connect(str(db_path), read_only=True) as con:
+        con.execute("set search_path = 'main_build'")  # where the build keeps the line-level models
         assert_lines_match(con, expected)
         rfm = assert_features_match(con, expected)
     assert list(rfm.index) == ["A", "B"]
