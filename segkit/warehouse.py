@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
