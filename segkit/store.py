@@ -1,39 +1,33 @@
-"""Reading the customer features, and writing every result table of a clustering run in one transaction.
+"""segkit's own tables: their definitions, the write of a run in one transaction, and the read of a run.
 
-Which tables keep what:
-
-- ``customer_segments`` holds the latest run only (replaced each run): one row per customer.
-- Everything else keeps every run, keyed by run_id (appended): ``cluster_runs``, ``k_selection``,
-  ``feature_transform``, ``segment_centroids``, ``segment_profiles``, ``segment_feature_profiles`` and
-  ``segment_assignment_history`` (one row per customer per run).
-
-All writes happen inside `transaction`, so a failure anywhere leaves the previous results intact.
+``customer_segments`` holds the latest run only (replaced by each run). Every other table keeps every run:
+keyed by run_id, or for ``segment_migration`` by the run and its previous run. A run is written inside
+`transaction`, so a failure anywhere leaves the previous results intact (Spark has no transactions: see the
+README). `read_run` reads a run back as one record, `StoredRun`; `latest_run_id` says which run is the latest.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
-from typing import Iterator, Sequence
+from datetime import date, datetime, timezone
+from typing import Any, Iterator, Mapping
 
-import duckdb
+import numpy as np
 import pandas as pd
 
+from segkit import sql
 from segkit.errors import SegkitError
-from segkit.features import LOG_FEATURES
-from segkit.engine import column_types, row_hash_sum_sql
-from segkit.warehouse import quote_identifier, require_table, table_exists
+from segkit.warehouse import require_table, table_exists
 
-FEATURE_TABLE = "customer_rfm"
-ASSIGNMENT = "segkit_assignment"  # temporary, lives only inside the write transaction
-_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-                  "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
-PROFILE_STATS = ("recency_days", "frequency", "monetary_total")
+CLUSTER_HINT = "Run `segkit cluster` first."
+ASSIGNMENT = "segkit_assignment"  # temporary: the run's segment per customer, staged inside the write transaction
 
-HISTORY_TABLES = {
+TABLES = {
+    "customer_segments": """customer_id varchar, segment_id integer, segment_name varchar,
+        distance_to_centroid double, run_id varchar, is_in_fit_sample boolean""",
     "cluster_runs": """run_id varchar primary key, created_at timestamp, analysis_date date, algorithm varchar,
         features varchar, settings varchar, chosen_k integer, k_reason varchar, metrics varchar,
         n_customers integer, n_fit_sample integer, data_fingerprint varchar, library_versions varchar,
@@ -52,102 +46,187 @@ HISTORY_TABLES = {
         population_mean double, population_median double, index_vs_population double, z_score double""",
     "segment_assignment_history": """run_id varchar, customer_id varchar, segment_id integer, segment_name varchar,
         distance_to_centroid double, analysis_date date, monetary_total decimal(18,2)""",
+    "segment_matches": """run_id varchar, previous_run_id varchar, segment_id integer, segment_name varchar,
+        previous_segment_id integer, previous_segment_name varchar, distance double, status varchar""",
+    "feature_reference_bins": """run_id varchar, feature varchar, feature_order integer, bin integer,
+        lower_edge double, upper_edge double, reference_share double""",
+    "drift_checks": """run_id varchar, reference_run_id varchar, analysis_date date, reference_analysis_date date,
+        feature varchar, statistic varchar, value double, threshold double, exceeds_threshold boolean""",
+    "segment_migration": """from_run_id varchar, to_run_id varchar, from_segment_id integer,
+        from_segment_name varchar, to_segment_id integer, to_segment_name varchar, customers integer,
+        revenue decimal(18,2)""",
 }
+# The tables with rows for every run (drift_checks and segment_migration only have them for a run that has a
+# previous run to compare with).
+RUN_TABLES = ("cluster_runs", "k_selection", "feature_transform", "segment_centroids", "segment_profiles",
+              "segment_feature_profiles", "segment_assignment_history", "segment_matches", "feature_reference_bins")
+
+# Customers and revenue moving from each segment of one run to each segment of another: the customers in both
+# runs, and the revenue of the FROM run (what moved with them).
+MIGRATION_SQL = """
+    select f.run_id as from_run_id, t.run_id as to_run_id,
+        f.segment_id as from_segment_id, f.segment_name as from_segment_name,
+        t.segment_id as to_segment_id, t.segment_name as to_segment_name,
+        cast(count(*) as integer) as customers, cast(sum(f.monetary_total) as decimal(18, 2)) as revenue
+    from segment_assignment_history as f
+    join segment_assignment_history as t on t.customer_id = f.customer_id
+    where f.run_id = $from_run_id and t.run_id = $to_run_id
+    group by all
+    order by from_segment_id, to_segment_id
+"""
 
 
 @dataclass(frozen=True)
-class FeatureData:
-    """What clustering needs from the feature mart: a seeded sample in memory, the rest stays in DuckDB."""
+class KScore:
+    """One row of table k_selection (without run_id)."""
 
-    sample: pd.DataFrame  # customer_id, the features, monetary_total; ordered by customer_id
-    n_customers: int
-    fingerprint: str      # sha256 hex of the customer ids, features and monetary_total of every customer
+    k: int
+    inertia: float
+    silhouette: float
+    davies_bouldin: float
+    calinski_harabasz: float
+    stability_ari: float
+    is_knee: bool = False
+    is_chosen: bool = False
+
+
+@dataclass(frozen=True)
+class SegmentSummary:
+    segment_id: int
+    name: str
+    customers: int
+    customer_share: float
+    revenue_share: float
+
+
+@dataclass(frozen=True, eq=False)
+class StoredRun:
+    """One run as stored: its row of cluster_runs, its model (transform and centroids), its segments and k scan."""
+
+    run_id: str
+    created_at: datetime | None       # UTC
     analysis_date: date | None
-    checksum: tuple[int, int]  # customers and the sum of the engine's fast row hash: what write-back compares
+    algorithm: str
+    features: tuple[str, ...]
+    settings: dict[str, Any]
+    chosen_k: int
+    k_reason: str
+    metrics: dict[str, Any]
+    n_customers: int
+    n_fit_sample: int
+    data_fingerprint: str
+    library_versions: dict[str, str]
+    warnings: tuple[str, ...]
+    previous_run_id: str | None       # the run it continues (segment_matches), None for a fresh lineage
+    transform: pd.DataFrame           # its rows of feature_transform, in feature order
+    segment_ids: tuple[int, ...]      # every segment of the model, ascending
+    segment_names: tuple[str, ...]
+    centroids: np.ndarray             # scaled units (value_scaled): row i is segment_ids[i], columns in feature order
+    centroid_values: np.ndarray       # the same centroids in original units (value)
+    profiles: pd.DataFrame            # its rows of segment_profiles, indexed by segment_id (segments with customers)
+    segments: tuple[SegmentSummary, ...]
+    k_selection: tuple[KScore, ...]
 
 
-def read_features(con, features: Sequence[str], sample_size: int, seed: int) -> FeatureData:
-    """Validate the feature mart and read a seeded sample of at most sample_size customers.
-
-    The sample is the customers with the smallest md5(customer_id || ':' || seed): the same customers on
-    every engine, so DuckDB and Spark fit the same model on the same data.
-    """
-    require_table(con, FEATURE_TABLE, "Run `dbt build` first to build the customer features.")
-    _check_feature_names(con, features)
-    n_customers, analysis_date = _check_values(con, features)
-    columns = ", ".join(map(quote_identifier, _read_columns(features)))
-    fingerprint = _fingerprint(con, columns, n_customers)
-    checksum = _checksum(con, columns)
-    order = "customer_id" if n_customers <= sample_size else f"md5(customer_id || ':{int(seed)}')"
-    sample = con.execute(
-        f"select {columns} from {FEATURE_TABLE} order by {order} limit {int(sample_size)}"
-    ).df().sort_values("customer_id", ignore_index=True)
-    return FeatureData(sample, n_customers, fingerprint, analysis_date, checksum)
+def latest_run_id(con) -> str | None:
+    """The latest run (see segkit/sql/stored_run.sql), or None when no run is stored."""
+    if not table_exists(con, "cluster_runs"):
+        return None
+    rows = con.execute(sql.latest_runs_sql()).fetchall()
+    return rows[0][0] if rows else None
 
 
-def check_features_unchanged(con, features: Sequence[str], data: FeatureData) -> None:
-    """Stop when customer_rfm is no longer the table `data` was read from: a dbt build finished in between.
-
-    Run it inside the write transaction: DuckDB then lets no other process open the file until the commit, so
-    the features checked are the ones the segments are written beside. It compares the fast checksum, not the
-    md5 fingerprint, which costs 20 times more.
-    """
-    names = _read_columns(features)
-    if table_exists(con, FEATURE_TABLE) and set(names) <= set(column_types(con, FEATURE_TABLE)):
-        if _checksum(con, ", ".join(map(quote_identifier, names))) == data.checksum:
-            return
-    raise SegkitError(f"{FEATURE_TABLE} changed while segkit cluster was running (a dbt build finished meanwhile); "
-                      "nothing was written; run segkit cluster again.")
-
-
-def _read_columns(features: Sequence[str]) -> list[str]:
-    return ["customer_id", *dict.fromkeys([*features, "monetary_total"])]
-
-
-def _check_feature_names(con: duckdb.DuckDBPyConnection, features: Sequence[str]) -> None:
-    types = column_types(con, FEATURE_TABLE)
-    numeric = [name for name, kind in types.items() if kind.upper().startswith(_NUMERIC_TYPES)]
-    unknown = [feature for feature in features if feature not in numeric]
-    if unknown:
-        raise SegkitError(f"Unknown feature(s) {', '.join(map(repr, unknown))}: features must be numeric columns "
-                          f"of {FEATURE_TABLE}, i.e. some of {', '.join(numeric)}. Fix the features setting "
-                          "(--features or SEGKIT_FEATURES) and run again.")
-
-
-def _check_values(con: duckdb.DuckDBPyConnection, features: Sequence[str]) -> tuple[int, date | None]:
-    checks = ", ".join(
-        f"count(*) filter (where {q} is null or isnan(cast({q} as double)) "
-        f"or abs(cast({q} as double)) = cast('Infinity' as double)), count(*) filter (where {q} < 0)"
-        for q in map(quote_identifier, features)
+def read_run(con, run_id: str | None = None) -> StoredRun:
+    """A stored run (the latest when run_id is None) as one record; a clear message when there is none."""
+    for table in ("cluster_runs", "feature_transform", "segment_centroids", "segment_profiles", "k_selection"):
+        require_table(con, table, CLUSTER_HINT)
+    frame = con.execute("select * from cluster_runs where run_id = ?", [run_id or latest_run_id(con)]).df()
+    if frame.empty:
+        if run_id:
+            recent = [row[0] for row in con.execute(sql.latest_runs_sql(5)).fetchall()]
+            raise SegkitError(f"There is no run {run_id!r} in cluster_runs. Recent runs: {', '.join(recent) or 'none'}. "
+                              "Pick one of them, or leave out the run id for the latest.")
+        raise SegkitError(f"cluster_runs is empty: no segmentation has been stored yet. {CLUSTER_HINT}")
+    row = frame.iloc[0]
+    run_id = str(row["run_id"])
+    transform = _rows(con, "feature_transform", run_id, "feature_order")
+    centroids = con.execute("select segment_id, segment_name, feature, value, value_scaled from segment_centroids "
+                            "where run_id = ?", [run_id]).df()
+    features = list(transform["feature"])
+    wide = {column: centroids.pivot(index="segment_id", columns="feature", values=column).sort_index()[features]
+            for column in ("value", "value_scaled")}
+    names = centroids.drop_duplicates("segment_id").set_index("segment_id")["segment_name"]
+    profiles = _rows(con, "segment_profiles", run_id, "segment_id").set_index("segment_id")
+    k_rows = _rows(con, "k_selection", run_id, "k")
+    return StoredRun(
+        run_id=run_id,
+        created_at=None if pd.isna(row["created_at"]) else pd.Timestamp(row["created_at"]).to_pydatetime(),
+        analysis_date=None if pd.isna(row["analysis_date"]) else pd.Timestamp(row["analysis_date"]).date(),
+        algorithm=str(row["algorithm"] or ""),
+        features=tuple(_json(row["features"], [])),
+        settings=_json(row["settings"], {}),
+        chosen_k=int(row["chosen_k"]),
+        k_reason=str(row["k_reason"] or ""),
+        metrics=_json(row["metrics"], {}),
+        n_customers=int(row["n_customers"] or 0),
+        n_fit_sample=int(row["n_fit_sample"] or 0),
+        data_fingerprint=str(row["data_fingerprint"] or ""),
+        library_versions={str(k): str(v) for k, v in _json(row["library_versions"], {}).items()},
+        warnings=tuple(_json(row["warnings"], [])),
+        previous_run_id=_previous_run_id(con, run_id),
+        transform=transform,
+        segment_ids=tuple(int(i) for i in wide["value"].index),
+        segment_names=tuple(str(names[i]) for i in wide["value"].index),
+        centroids=wide["value_scaled"].to_numpy(dtype=float),
+        centroid_values=wide["value"].to_numpy(dtype=float),
+        profiles=profiles,
+        segments=tuple(SegmentSummary(int(i), str(p.segment_name), int(p.customers), float(p.customer_share),
+                                      float(p.revenue_share)) for i, p in profiles.iterrows()),
+        k_selection=tuple(KScore(int(r.k), float(r.inertia), float(r.silhouette), float(r.davies_bouldin),
+                                 float(r.calinski_harabasz), float(r.stability_ari), bool(r.is_knee),
+                                 bool(r.is_chosen)) for r in k_rows.itertuples()),
     )
-    row = con.execute(f"select count(*), max(analysis_date), {checks} from {FEATURE_TABLE}").fetchone()
-    n_customers, analysis_date, counts = row[0], row[1], row[2:]
-    if n_customers == 0:
-        raise SegkitError(f"The table {FEATURE_TABLE} has no customers. Check the input data and the "
-                          "data_quality_summary table, then run `dbt build` again.")
-    missing = {f: counts[2 * i] for i, f in enumerate(features) if counts[2 * i]}
-    if missing:
-        listed = "; ".join(f"{feature}: {count:,} of {n_customers:,} customers" for feature, count in missing.items())
-        raise SegkitError(f"Some feature values are NULL or not finite ({listed}). Clustering needs a number for "
-                          "every customer: drop those features from the features setting, or fill them in the "
-                          "dbt model, then run again.")
-    negative = {f: counts[2 * i + 1] for i, f in enumerate(features) if f in LOG_FEATURES and counts[2 * i + 1]}
-    if negative:
-        listed = "; ".join(f"{feature}: {count:,} customers" for feature, count in negative.items())
-        raise SegkitError(f"Some features that are log-transformed have negative values ({listed}); they should "
-                          "never be negative. Check the dbt model that builds them, run `dbt build`, and retry.")
-    return n_customers, analysis_date
 
 
-def _fingerprint(con: duckdb.DuckDBPyConnection, columns: str, n_customers: int) -> str:
-    # An order-independent sum of per-row md5s: stable across DuckDB versions and cheap at millions of rows.
-    total = con.execute(f"select {row_hash_sum_sql(con, columns)} from {FEATURE_TABLE}").fetchone()[0]
-    return hashlib.sha256(f"{columns}|{n_customers}|{total}".encode()).hexdigest()
+def _rows(con, table: str, run_id: str, order: str) -> pd.DataFrame:
+    return con.execute(f"select * from {table} where run_id = ? order by {order}", [run_id]).df().drop(columns="run_id")
 
 
-def _checksum(con, columns: str) -> tuple[int, int]:
-    row = con.execute(f"select count(*), {row_hash_sum_sql(con, columns, fast=True)} from {FEATURE_TABLE}").fetchall()[0]
-    return int(row[0]), int(row[1] or 0)
+def _previous_run_id(con, run_id: str) -> str | None:
+    if not table_exists(con, "segment_matches"):
+        return None
+    return con.execute("select any_value(previous_run_id) from segment_matches where run_id = ?",
+                       [run_id]).fetchall()[0][0]
+
+
+def _json(text: Any, default: Any) -> Any:
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return default
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return default
+
+
+def migration(con, from_run_id: str, to_run_id: str) -> pd.DataFrame:
+    """Customers and revenue moving from each segment of one stored run to each segment of another (any two)."""
+    return con.execute(MIGRATION_SQL, {"from_run_id": from_run_id, "to_run_id": to_run_id}).df()
+
+
+def new_run_id(con, fingerprint: str, created_at: datetime) -> str:
+    """UTC time + 8 hex of the data fingerprint; a second run in the same second gets a -2, -3 ... suffix."""
+    base = f"{created_at.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{fingerprint[:8]}"
+    run_id, n = base, 1
+    while _run_id_taken(con, run_id):
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def _run_id_taken(con, run_id: str) -> bool:
+    if not table_exists(con, "cluster_runs"):
+        return False
+    return bool(con.execute("select count(*) from cluster_runs where run_id = ?", [run_id]).fetchone()[0])
 
 
 @contextmanager
@@ -162,10 +241,10 @@ def transaction(con) -> Iterator[None]:
     con.execute("commit")
 
 
-def store_assignment(con: duckdb.DuckDBPyConnection, assignment_sql: str, fit_customer_ids: pd.Series) -> None:
-    """Materialise every customer's segment (from assignment_sql) as a temporary table, flagging the fit sample."""
-    fit_ids = pd.DataFrame({"customer_id": fit_customer_ids})
-    con.register("segkit_fit_ids", fit_ids)
+def stage_assignment(con, assignment_sql: str, fit_customer_ids: pd.Series) -> None:
+    """Materialise every customer's segment (from assignment_sql) as the temporary table ASSIGNMENT, flagging the
+    fit sample; `write_run` stores it."""
+    con.register("segkit_fit_ids", pd.DataFrame({"customer_id": fit_customer_ids}))
     con.execute(f"""
         create or replace temp table {ASSIGNMENT} as
         select assigned.customer_id, assigned.segment_id, assigned.distance_to_centroid,
@@ -176,84 +255,43 @@ def store_assignment(con: duckdb.DuckDBPyConnection, assignment_sql: str, fit_cu
     con.unregister("segkit_fit_ids")
 
 
-def profile_segments(con: duckdb.DuckDBPyConnection, features: Sequence[str]
-                     ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
-    """Segment profiles (indexed by segment_id), the same stats for all customers, and per-feature profiles."""
-    stats = ", ".join(
-        f"cast(median({q}) as double) as median_{c}, cast(avg({q}) as double) as mean_{c}"
-        for c, q in zip(PROFILE_STATS, map(quote_identifier, PROFILE_STATS))
-    )
-    joined = f"{ASSIGNMENT} as a join {FEATURE_TABLE} as r using (customer_id)"
-    profiles = con.execute(f"""
-        select a.segment_id, count(*) as customers, cast(sum(r.monetary_total) as double) as revenue, {stats}
-        from {joined} group by a.segment_id order by a.segment_id
-    """).df().set_index("segment_id")
-    population = con.execute(f"select {stats} from {FEATURE_TABLE}").df().iloc[0]
-    profiles.insert(1, "customer_share", profiles["customers"] / profiles["customers"].sum())
-    profiles.insert(3, "revenue_share", profiles["revenue"] / profiles["revenue"].sum())
-    profiles = profiles[["customers", "customer_share", "revenue", "revenue_share",
-                         *(f"{kind}_{c}" for c in PROFILE_STATS for kind in ("median", "mean"))]]
+def write_run(con, run_id: str, names: Mapping[int, str], tables: Mapping[str, pd.DataFrame],
+              previous_run_id: str | None, customers: str = "customer_rfm") -> None:
+    """Write a run (inside the caller's `transaction`): replace customer_segments, append every other table.
 
-    long = "(" + " union all ".join(
-        f"select a.segment_id, '{feature}' as feature, cast({quote_identifier(feature)} as double) as value "
-        f"from {joined}" for feature in features) + ") as feature_values"
-    feature_profiles = con.execute(f"""
-        with by_segment as (
-            select segment_id, feature, avg(value) as mean, median(value) as median from {long} group by all
-        ),
-        overall as (
-            select feature, avg(value) as population_mean, median(value) as population_median
-            from {long} group by all
-        )
-        select segment_id, feature, mean, median, population_mean, population_median,
-            mean / nullif(population_mean, 0) as index_vs_population
-        from by_segment join overall using (feature)
-        order by segment_id, feature
-    """).df()
-    return profiles, population, feature_profiles
-
-
-def write_run(con: duckdb.DuckDBPyConnection, run_id: str, names: dict[int, str], tables: dict[str, pd.DataFrame]
-              ) -> None:
-    """Replace customer_segments and append this run to every history table (inside the caller's transaction).
-
-    tables maps each history table except segment_assignment_history to its rows without run_id; the
-    per-customer tables are filled in SQL from the temporary assignment table.
+    tables: the rows, without run_id, of every table keyed by run_id that is not per customer; the customers'
+    rows come from the staged ASSIGNMENT (and their analysis date and monetary_total from `customers`), and
+    segment_migration from the previous run's rows and this run's.
     """
-    named = pd.DataFrame({"segment_id": list(names), "segment_name": list(names.values())})
-    con.register("segkit_names", named)
+    for table, columns in TABLES.items():
+        if table != "customer_segments":
+            con.execute(f"create table if not exists {table} ({columns})")
+    con.register("segkit_names", pd.DataFrame({"segment_id": list(names), "segment_name": list(names.values())}))
+    con.execute("drop table if exists customer_segments")
+    con.execute(f"create table if not exists customer_segments ({TABLES['customer_segments']})")
     con.execute(f"""
-        create or replace table customer_segments as
+        insert into customer_segments by name
         select a.customer_id, cast(a.segment_id as integer) as segment_id, n.segment_name,
             a.distance_to_centroid, cast(? as varchar) as run_id, a.is_in_fit_sample
         from {ASSIGNMENT} as a join segkit_names as n using (segment_id)
         order by a.customer_id
     """, [run_id])
-    for table, columns in HISTORY_TABLES.items():
-        con.execute(f"create table if not exists {table} ({columns})")
+    con.unregister("segkit_names")
     for table, rows in tables.items():
-        _append(con, table, run_id, rows)
+        insert_rows(con, table, rows.assign(run_id=run_id))
     con.execute(f"""
         insert into segment_assignment_history by name
         select ? as run_id, s.customer_id, s.segment_id, s.segment_name, s.distance_to_centroid,
             r.analysis_date, r.monetary_total
-        from customer_segments as s join {FEATURE_TABLE} as r using (customer_id)
+        from customer_segments as s join {customers} as r using (customer_id)
     """, [run_id])
-    con.unregister("segkit_names")
+    if previous_run_id is not None:
+        con.execute(f"insert into segment_migration by name {MIGRATION_SQL}",
+                    {"from_run_id": previous_run_id, "to_run_id": run_id})
 
 
-def _append(con: duckdb.DuckDBPyConnection, table: str, run_id: str, rows: pd.DataFrame) -> None:
-    insert_rows(con, table, rows.assign(run_id=run_id))
-
-
-def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> None:
+def insert_rows(con, table: str, rows: pd.DataFrame) -> None:
     """Append a DataFrame to a table, matching columns by name."""
     con.register("segkit_rows", rows)
     con.execute(f"insert into {table} by name select * from segkit_rows")
     con.unregister("segkit_rows")
-
-
-def run_id_taken(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
-    if not table_exists(con, "cluster_runs"):
-        return False
-    return bool(con.execute("select count(*) from cluster_runs where run_id = ?", [run_id]).fetchone()[0])
