@@ -19,6 +19,7 @@ from segkit.cli import cli
 from segkit.clustering import run_clustering
 from segkit.config import Settings, load_settings
 from segkit.dbt_runner import run_dbt
+from segkit.drift import check_drift
 from segkit.features import apply_transform
 from segkit.store import read_run
 from segkit.warehouse import connect
@@ -76,6 +77,29 @@ def test_sql_scoring_agrees_with_scikit_learn_predict_for_every_customer(cluster
         estimator = NearestCentroid().fit(model.centroids, np.asarray(model.segment_ids))
     np.testing.assert_array_equal(estimator.centroids_, model.centroids)
     np.testing.assert_array_equal(sql["segment_id"].to_numpy(), estimator.predict(X))
+
+
+
+def test_python_clustering_drift_and_dbt_score_every_demo_customer_alike(clustered_db):
+    """One SQL scores against a stored run (segkit.sql): `segkit assign`'s scoring, the assignment that
+    `segkit cluster` stored, drift's distances and the dbt model give the same segment and distance."""
+    with connect(clustered_db, read_only=True) as con:
+        run = read_run(con)
+        rfm = con.execute("select * from customer_rfm order by customer_id").df()
+        fitted = con.execute("""select customer_id, segment_id, distance_to_centroid from segment_assignment_history
+                                where run_id = ? order by customer_id""", [run.run_id]).df()
+        dbt = con.execute("""select customer_id, segment_id, distance_to_centroid from customer_segments_scored
+                             order by customer_id""").df()
+        drift = check_drift(con, run.run_id)
+    python = score(run, rfm)
+    assert list(python["customer_id"]) == list(fitted["customer_id"]) == list(dbt["customer_id"])
+    assert len(python) > 3_000 and python["segment_id"].nunique() == len(run.segment_ids)
+    for scored in (fitted, dbt):  # the same SQL: the very same numbers, not merely close ones
+        np.testing.assert_array_equal(python["segment_id"].to_numpy(), scored["segment_id"].to_numpy())
+        np.testing.assert_array_equal(python["distance_to_centroid"].to_numpy(),
+                                      scored["distance_to_centroid"].to_numpy())
+    assert drift.mean_distance == pytest.approx(python["distance_to_centroid"].mean(), rel=1e-12)
+    assert drift.reference_mean_distance == pytest.approx(fitted["distance_to_centroid"].mean(), rel=1e-12)
 
 
 def test_a_new_customer_gets_a_segment_from_dbt_build_alone(clustered_db, tmp_path):
