@@ -144,8 +144,8 @@ def read_run(con, run_id: str | None = None) -> StoredRun:
     if frame.empty:
         if run_id:
             recent = [row[0] for row in con.execute(sql.latest_runs_sql(5)).fetchall()]
-            raise SegkitError(f"There is no run {run_id!r} in cluster_runs. Recent runs: {', '.join(recent) or 'none'}. "
-                              "Pick one of them, or leave out the run id for the latest.")
+            raise SegkitError(f"There is no run {run_id!r} in cluster_runs. Recent runs: "
+                              f"{', '.join(recent) or 'none'}. Pick one of them, or leave out the run id for the latest.")
         raise SegkitError(f"cluster_runs is empty: no segmentation has been stored yet. {CLUSTER_HINT}")
     row = frame.iloc[0]
     run_id = str(row["run_id"])
