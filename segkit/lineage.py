@@ -154,10 +154,3 @@ def match_rows(matching: Matching, names: Mapping[int, str]) -> pd.DataFrame:
         "distance": m.distance, "status": m.status,
     } for m in matching.matches])
 
-
-def match_counts(con, run_id: str) -> dict[str, int]:
-    """How many segments of a run were matched, new, or disappeared."""
-    if not table_exists(con, "segment_matches"):
-        return {}
-    return dict(con.execute("select status, count(*) from segment_matches where run_id = ? group by all "
-                            "order by status", [run_id]).fetchall())

@@ -20,7 +20,6 @@ from segkit.config import Settings
 from segkit.dbt_runner import run_dbt
 from segkit.drift import DriftReport
 from segkit.errors import SegkitError
-from segkit.lineage import match_counts
 from segkit.migration import MigrationSummary, summarize_migration
 
 
@@ -63,12 +62,11 @@ def run_snapshots(settings: Settings, start: date, end: date, dbt_vars: dict[str
         with engine.connect(settings, read_only=True) as con:
             # run.previous_run_id: the run it continues (same features, algorithm and k, on or before this
             # date), which its ids were matched with and run.drift was measured against.
-            matches = tuple(match_counts(con, run.run_id).items())
             summary = (summarize_migration(con, run.previous_run_id, run.run_id, minimum=settings.min_segment_size)
                        if run.previous_run_id else None)
         snapshots.append(Snapshot(analysis_date, run.run_id, run.chosen_k, run.n_customers,
                                   tuple((s.segment_id, s.name, s.customers) for s in run.segments),
-                                  matches, run.drift, summary))
+                                  tuple(run.matches.items()), run.drift, summary))
     return snapshots
 
 

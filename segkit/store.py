@@ -118,6 +118,7 @@ class StoredRun:
     library_versions: dict[str, str]
     warnings: tuple[str, ...]
     previous_run_id: str | None       # the run it continues (segment_matches), None for a fresh lineage
+    matches: dict[str, int]           # its segments per match status: matched, new, disappeared
     transform: pd.DataFrame           # its rows of feature_transform, in feature order
     segment_ids: tuple[int, ...]      # every segment of the model, ascending
     segment_names: tuple[str, ...]
@@ -158,6 +159,7 @@ def read_run(con, run_id: str | None = None) -> StoredRun:
     names = centroids.drop_duplicates("segment_id").set_index("segment_id")["segment_name"]
     profiles = _rows(con, "segment_profiles", run_id, "segment_id").set_index("segment_id")
     k_rows = _rows(con, "k_selection", run_id, "k")
+    previous_run_id, matches = _matches(con, run_id)
     return StoredRun(
         run_id=run_id,
         created_at=None if pd.isna(row["created_at"]) else pd.Timestamp(row["created_at"]).to_pydatetime(),
@@ -173,7 +175,8 @@ def read_run(con, run_id: str | None = None) -> StoredRun:
         data_fingerprint=str(row["data_fingerprint"] or ""),
         library_versions={str(k): str(v) for k, v in _json(row["library_versions"], {}).items()},
         warnings=tuple(_json(row["warnings"], [])),
-        previous_run_id=_previous_run_id(con, run_id),
+        previous_run_id=previous_run_id,
+        matches=matches,
         transform=transform,
         segment_ids=tuple(int(i) for i in wide["value"].index),
         segment_names=tuple(str(names[i]) for i in wide["value"].index),
@@ -192,11 +195,14 @@ def _rows(con, table: str, run_id: str, order: str) -> pd.DataFrame:
     return con.execute(f"select * from {table} where run_id = ? order by {order}", [run_id]).df().drop(columns="run_id")
 
 
-def _previous_run_id(con, run_id: str) -> str | None:
+def _matches(con, run_id: str) -> tuple[str | None, dict[str, int]]:
+    """The run's previous run, and its segments per match status."""
     if not table_exists(con, "segment_matches"):
-        return None
-    return con.execute("select any_value(previous_run_id) from segment_matches where run_id = ?",
-                       [run_id]).fetchall()[0][0]
+        return None, {}
+    rows = con.execute("select status, count(*), any_value(previous_run_id) from segment_matches where run_id = ? "
+                       "group by all order by status", [run_id]).fetchall()
+    previous = next((previous for _, _, previous in rows if previous is not None), None)
+    return previous, {status: int(n) for status, n, _ in rows}
 
 
 def _json(text: Any, default: Any) -> Any:

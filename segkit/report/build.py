@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from segkit import charts, lineage, store
+from segkit import charts, store
 from segkit.config import Settings
 from segkit.errors import SegkitError
 from segkit.formatting import MISSING
@@ -233,7 +233,7 @@ def _migration(con, run: store.StoredRun, minimum: int, currency: str) -> Migrat
     if table_exists(con, "drift_checks"):
         drift_checks = con.execute("""select count(*) filter (where exceeds_threshold), count(*) from drift_checks
                                       where run_id = ?""", [run.run_id]).fetchall()[0]
-    note = prose.migration_note(summary, currency, lineage.match_counts(con, run.run_id), drift_checks)
+    note = prose.migration_note(summary, currency, run.matches, drift_checks)
     return MigrationView(run.previous_run_id, run.run_id, table, note, highlights)
 
 
