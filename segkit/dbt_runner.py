@@ -16,6 +16,11 @@ from segkit.config import Settings
 from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
 from segkit.warehouse import disk_full_message
 
+# segkit's own checks (the input check before any model, the quality gate and publishing after them) end a build with
+# a message that already says what to do. Each of its lines starts with 'segkit: '; the first may follow the engine's
+# error prefix ('Invalid Input Error: segkit: ...' on DuckDB, '[USER_RAISED_EXCEPTION] segkit: ...' on Spark).
+_SEGKIT_MESSAGE = re.compile(r"^(?:\s*|.*?(?:Error: |\] ))segkit: (.*(?:\n\s*segkit: .*)*)", re.MULTILINE)
+
 
 @dataclass(frozen=True)
 class DbtResult:
@@ -64,7 +69,7 @@ def run_dbt(
     command = [dbt_executable(), *args, "--profiles-dir", str(profile.profiles_dir), "--profile", profile.name,
                "--target", profile.target]
     if dbt_vars:
-        command += ["--vars", json.dumps(dbt_vars)]
+        command += ["--vars", json.dumps(dbt_vars, default=str)]  # YAML reads 2011-06-01 as a date
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
     if profile.engine == "duckdb":
         env["SEGKIT_DB"] = str(settings.db_path)
@@ -83,20 +88,28 @@ def _raise_for_failure(output: str, db_path: Path, command: list[str]) -> None:
             "Close other sessions on it (a `duckdb` shell, a notebook, a running `segkit` command) and run again.",
             exit_code=EXIT_DATABASE_LOCKED,
         )
-    stop = re.search(r"^\s*segkit: (.+)$", output, re.MULTILINE)
-    if stop:  # a check of validate_transactions_input: its message already says what to do
-        raise SegkitError(stop.group(1).strip())
     if "Out of Memory Error" in output:
         raise SegkitError(
             f"DuckDB ran out of memory building {db_path}: the data needs more than the memory_limit in the "
             "`settings` of profiles.yml allows. Raise memory_limit, or set temp_directory there to a folder with "
-            "free disk space so DuckDB can spill to it, and run again. The models built before the failure were "
-            "replaced; the ones after it, and segkit's segment tables, are as they were."
+            "free disk space so DuckDB can spill to it, and run again. Nothing was published: the tables you and "
+            "segkit read are as they were."
         )
+    # A full disk fails a model, and then publishing refuses: the cause is the disk, so say that.
     disk_full = disk_full_message(output, db_path)
     if disk_full:
-        raise SegkitError(f"{disk_full} The models built before the failure were replaced; the ones after it, and "
-                          "segkit's segment tables, are as they were.")
+        raise SegkitError(f"{disk_full} Nothing was published: the tables you and segkit "
+                          "read are as they were.")
+    stop = _SEGKIT_MESSAGE.search(output)
+    if stop:
+        message = re.sub(r"\n\s*segkit: ", "\n", stop.group(1))
+        raise SegkitError(re.sub(r"\s*SQLSTATE: \w+\s*$", "", message).strip())
+    if "CSV Error on Line" in output:  # a line the input check did not read: the file changed since
+        from segkit.reader import describe_csv_error
+
+        file = re.search(r"^\s*file = (.+)$", output, re.MULTILINE)
+        raise SegkitError(describe_csv_error(file.group(1).strip() if file else "the input",
+                                             output[output.index("CSV Error on Line"):]))
     tail = "\n".join(line for line in output.splitlines()[-25:] if line.strip())
     raise SegkitError(
         f"`{' '.join(command[1:])}` failed. The end of dbt's output:\n{tail}\n"

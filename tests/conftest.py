@@ -24,6 +24,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["DBT_TARGET_PATH"] = str(ROOT / "target" / os.environ["PYTEST_XDIST_WORKER"])
     os.environ["DBT_LOG_PATH"] = str(ROOT / "logs" / os.environ["PYTEST_XDIST_WORKER"])
 DBT_TARGET = Path(os.environ.get("DBT_TARGET_PATH", ROOT / "target"))
+# dbt builds every model here; a build that passes publishes the marts to main, where users and segkit read them.
+BUILD_SCHEMA = "main_build"
 
 
 def dbt_build(db_path: Path, select: str | None = None, **dbt_vars) -> Path:
@@ -62,10 +64,11 @@ def segkit(*args: str, db_path: Path, env: dict | None = None) -> subprocess.Com
 
 
 def snapshot(db_path: Path) -> dict[str, list]:
-    """Every table's rows, sorted, so a later state can be compared exactly."""
+    """Every table users and segkit read (schema main), its rows sorted, so a later state can be compared exactly."""
     with duckdb.connect(str(db_path), read_only=True) as con:
         tables = [name for (name,) in con.execute(
-            "select table_name from information_schema.tables where table_type = 'BASE TABLE'").fetchall()]
+            "select table_name from information_schema.tables where table_type = 'BASE TABLE' and table_schema = 'main'"
+        ).fetchall()]
         return {name: sorted(map(repr, con.execute(f'select * from "{name}"').fetchall())) for name in tables}
 
 
@@ -107,7 +110,8 @@ class CompiledCleaning:
         if time_zone:
             con.execute(f"set TimeZone = '{time_zone}'")
         con.execute(f"attach ':memory:' as {_CATALOG}")
-        con.execute(f"use {_CATALOG}")
+        con.execute(f"create schema {_CATALOG}.{BUILD_SCHEMA}")
+        con.execute(f"use {_CATALOG}.{BUILD_SCHEMA}")
         seed = ROOT / "dbt_project" / "seeds" / "rejection_reasons.csv"
         con.execute(f"create table rejection_reasons as select * from read_csv('{seed}')")
         for model, sql in self.sql.items():

@@ -175,6 +175,7 @@ def test_returns_and_zero_lines_pass_the_data_tests_of_a_real_build(tmp_path):
                         **dbt_vars)  # raises when a data test fails
     expected = reference(text, dbt_vars)
     with duckdb.connect(str(db_path), read_only=True) as con:
+        con.execute("set search_path = 'main_build'")  # where the build keeps the line-level models
         assert_lines_match(con, expected)
         rfm = assert_features_match(con, expected)
     assert list(rfm.index) == ["A", "B"]
@@ -219,7 +220,7 @@ def test_a_typed_timestamp_with_a_time_zone_is_dated_in_utc_on_any_machine(tmp_p
     text = frame.assign(ts=[instant.isoformat() for instant in instants]).to_csv(index=False)
     expected = customer_features(reference(text, dbt_vars))
     with duckdb.connect(str(db_path), read_only=True) as con:
-        dates = con.execute("""select customer_id, first_purchase_date, last_purchase_date from int_lines_by_customer
+        dates = con.execute("""select customer_id, first_purchase_date, last_purchase_date from main_build.int_lines_by_customer
                                where rejection_reason is null order by customer_id""").fetchall()
     assert dates == [(customer, row.first_order_date.date(), row.last_order_date.date())
                      for customer, row in expected.iterrows()]

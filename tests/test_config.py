@@ -100,7 +100,7 @@ def sandbox_project(folder: Path, transactions: Path, profiles: str) -> Path:
 
 def duckdb_output(path: str) -> str:
     return (f"      type: duckdb\n      path: \"{path}\"\n      threads: 1\n"
-            "      plugins:\n        - module: segkit.pseudonyms\n")
+            "      plugins:\n        - module: segkit.pseudonyms\n        - module: segkit.reader\n")
 
 
 @pytest.fixture(scope="module")

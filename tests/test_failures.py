@@ -16,7 +16,7 @@ from segkit.config import load_settings
 from segkit.dbt_runner import run_dbt
 from segkit.errors import SegkitError
 from segkit.store import RUN_TABLES
-from tests.conftest import ROOT, SEGKIT, segkit, segkit_environment, snapshot
+from tests.conftest import ROOT, SEGKIT, dbt_build, segkit, segkit_environment, snapshot
 
 KILLS = 5
 KILL_SEED = 7
@@ -126,7 +126,8 @@ def low_memory_profile(folder: Path, memory_limit: str, temp_directory: Path | N
     (folder / "profiles.yml").write_text(
         "segkit:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
         "      path: \"{{ env_var('SEGKIT_DB', 'segkit.duckdb') }}\"\n      threads: 1\n"
-        "      plugins:\n        - module: segkit.pseudonyms\n      settings:\n" + settings)
+        "      plugins:\n        - module: segkit.pseudonyms\n        - module: segkit.reader\n"
+        "      settings:\n" + settings)
     return folder
 
 
@@ -165,7 +166,7 @@ def test_a_dbt_build_during_segkit_cluster_never_leaves_segments_fitted_on_the_o
     # Paused between reading the features and writing the segments, while a real build replaces customer_rfm.
     first.send_signal(signal.SIGSTOP)
     try:
-        run_dbt(load_settings(project_dir=ROOT, db_path=clustered_copy), dbt_vars={"analysis_date": "2011-06-01"})
+        dbt_build(clustered_copy, analysis_date="2011-06-01")
     finally:
         first.send_signal(signal.SIGCONT)
     _, first_err = first.communicate(timeout=300)

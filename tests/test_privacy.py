@@ -35,11 +35,12 @@ def varchar_values(db_path: Path) -> list[str]:
     """Every text value stored in every table of the database."""
     values = []
     with duckdb.connect(str(db_path), read_only=True) as con:
-        columns = con.execute("""select c.table_name, c.column_name from information_schema.columns as c
-            join information_schema.tables as t using (table_schema, table_name)
+        columns = con.execute("""select c.table_schema, c.table_name, c.column_name
+            from information_schema.columns as c join information_schema.tables as t using (table_schema, table_name)
             where t.table_type = 'BASE TABLE' and c.data_type = 'VARCHAR'""").fetchall()
-        for table, column in columns:
-            values += [v for (v,) in con.execute(f'select distinct "{column}" from "{table}"').fetchall() if v]
+        for schema, table, column in columns:
+            rows = con.execute(f'select distinct "{column}" from "{schema}"."{table}"').fetchall()
+            values += [v for (v,) in rows if v]
     return values
 
 
@@ -98,7 +99,7 @@ def test_pseudonymising_without_a_key_stops_before_any_model_runs(tmp_path, monk
 
 def test_staging_keeps_only_what_segmentation_uses(demo_db):
     with duckdb.connect(str(demo_db), read_only=True) as con:
-        staged = {c for (c,) in con.execute("select column_name from (describe stg_transactions)").fetchall()}
+        staged = {row[0] for row in con.execute("describe main_build.stg_transactions").fetchall()}
         downstream = {c for (c,) in con.execute("""select column_name from information_schema.columns
             where table_name like 'int_%' or table_name like 'customer_%'""").fetchall()}
     assert not {"Description", "description", "country", "Country"} & (staged | downstream)

@@ -45,7 +45,7 @@ def spark_run(tmp_path_factory):
         assert result.exit_code == 0, result.output
         # The dbt assignment model, now that a run exists, scores every customer in Spark SQL too.
         scored = run_dbt(load_settings(project_dir=ROOT, target="spark"),
-                         ("run", "--select", "customer_segments_scored"))
+                         ("build", "--select", "customer_segments_scored"))
         with connect(load_settings(target="spark"), read_only=True) as con:
             tables = {
                 "features": con.execute("select * from customer_rfm order by customer_id").df(),

@@ -44,6 +44,29 @@
     try_cast({{ expression }} as decimal(18, 4))
 {%- endmacro %}
 
+{#- How numbers written as text are read (vars decimal_separator and thousands_separator): the regular expression a
+    formatted number must match in full, capturing its sign and its digits, the characters that group thousands
+    and the decimal mark. One currency symbol may stand before or after the number ('£3.00', '3.00 €'). With no
+    thousands separator set, the mark that is not the decimal one groups digits only before a decimal part
+    ('1,234.50'): alone, '2,500' could be 2.5 or 2500, so it does not match and the value is unparseable. A space
+    as the separator also accepts the no-break spaces spreadsheets write. -#}
+{% macro number_format() -%}
+    {%- set decimal = var('decimal_separator') or '.' -%}
+    {%- set thousands = var('thousands_separator') -%}
+    {%- set point = '[' ~ decimal ~ ']' -%}
+    {%- if thousands -%}
+        {%- set grouping = ' \u00a0\u202f' if thousands == ' ' else thousands -%}
+        {%- set number = '[0-9]{1,3}(?:[' ~ grouping ~ '][0-9]{3})+(?:' ~ point ~ '[0-9]+)?'
+                         ~ '|[0-9]*' ~ point ~ '?[0-9]+' -%}
+    {%- else -%}
+        {%- set grouping = ',' if decimal == '.' else '.' -%}
+        {%- set number = '[0-9]{1,3}(?:[' ~ grouping ~ '][0-9]{3})+' ~ point ~ '[0-9]+'
+                         ~ '|[0-9]*' ~ point ~ '?[0-9]+' -%}
+    {%- endif -%}
+    {%- set pattern = '^([+-]?)[£$€¥]?\s*(' ~ number ~ ')\s*[£$€¥]?$' -%}
+    {{ return({'pattern': pattern, 'grouping': grouping, 'decimal': decimal}) }}
+{%- endmacro %}
+
 {#- A hash of every column of a row: equal hashes are exact duplicate lines. -#}
 {% macro row_fingerprint(relation_alias) -%}
     {{ return(adapter.dispatch('row_fingerprint', 'segkit')(relation_alias)) }}
@@ -63,12 +86,12 @@
     md5
 {%- endmacro %}
 
-{#- Each input line's position in the input, 1-based. -#}
-{% macro input_line_number() -%}
-    {{ return(adapter.dispatch('input_line_number', 'segkit')()) }}
+{#- Each input line's position in the input, 1-based; `kind` is the input's (see transactions_input). -#}
+{% macro input_line_number(kind) -%}
+    {{ return(adapter.dispatch('input_line_number', 'segkit')(kind)) }}
 {%- endmacro %}
 
-{% macro default__input_line_number() -%}
+{% macro default__input_line_number(kind) -%}
     row_number() over ()
 {%- endmacro %}
 

@@ -9,24 +9,31 @@
 {%- endmacro %}
 
 {#- Parquet numbers its rows, so lines are numbered in parallel: file number * 10^12 + row number, the same
-    whatever order the scan runs in. CSV lines are numbered as they are read. -#}
-{% macro duckdb__input_line_number() -%}
-    {%- if var('transactions_path').endswith('.parquet') -%}
+    whatever order the scan runs in; a workbook is read from one Parquet file per sheet, so its number names the
+    sheet. CSV lines are numbered as they are read. -#}
+{% macro duckdb__input_line_number(kind) -%}
+    {%- if kind in ('parquet', 'workbook') -%}
         cast(file_index as bigint) * 1000000000000 + file_row_number + 1
     {%- else -%}
         row_number() over ()
     {%- endif -%}
 {%- endmacro %}
 
-{#- Plain numbers; otherwise one currency symbol before or after the number is dropped ('£3.00', '3.00 €'), and
-    thousands separators only where a decimal point makes them unambiguous ('1,234.50'; '2,500' could be 2.5
-    in a European export, so it stays unparseable). NaN and infinity never parse. -#}
+{#- Plain numbers take the fast cast; the rest must match number_format() in full: the sign and digits are kept,
+    the grouping characters dropped, the decimal mark made a point. NaN and infinity never parse. -#}
 {% macro duckdb__try_cast_number(expression) -%}
-    {%- set formatted = "'([+-]?)[£$€¥]?\s*([0-9]{1,3}(?:,[0-9]{3})+\.[0-9]+|[0-9]*\.?[0-9]+)\s*[£$€¥]?'" -%}
+    {%- set format = number_format() -%}
+    {%- set pattern = sql_string(format.pattern) -%}
+    {%- set digits = "translate(regexp_replace(" ~ expression ~ ", " ~ pattern ~ ", '\\1\\2'), "
+                     ~ sql_string(format.grouping) ~ ", '')" -%}
     coalesce(
+        {%- if format.decimal == '.' %}
         try_cast({{ expression }} as decimal(18, 4)),
-        case when regexp_full_match({{ expression }}, {{ formatted }}) then
-            try_cast(replace(regexp_replace({{ expression }}, {{ formatted }}, '\1\2'), ',', '') as decimal(18, 4))
+        {%- else %}
+        case when {{ expression }} not like '%.%' then try_cast(replace({{ expression }}, ',', '.') as decimal(18, 4)) end,
+        {%- endif %}
+        case when regexp_full_match({{ expression }}, {{ pattern }}) then
+            try_cast({{ digits if format.decimal == '.' else 'replace(' ~ digits ~ ", ',', '.')" }} as decimal(18, 4))
         end
     )
 {%- endmacro %}

@@ -7,7 +7,7 @@
     {%- endif -%}
     {%- set relations = {} -%}
     {%- for name in ['cluster_runs', 'feature_transform', 'segment_centroids', 'segment_assignment_history'] -%}
-        {%- set relation = adapter.get_relation(database=this.database, schema=this.schema, identifier=name) -%}
+        {%- set relation = adapter.get_relation(database=this.database, schema=target.schema, identifier=name) -%}
         {%- if relation is none -%}
             {{ return(none) }}
         {%- endif -%}

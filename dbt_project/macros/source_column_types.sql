@@ -1,20 +1,20 @@
-{#- The source's column types by name, so staging can skip the text round trip for typed columns (Parquet
-    numbers, dates and timestamps). Empty where the engine should read every column as text, and at parse time. -#}
-{% macro source_column_types() -%}
-    {{ return(adapter.dispatch('source_column_types', 'segkit')()) }}
+{#- The input's column types by name, so staging can skip the text round trip for typed columns (Parquet and
+    workbook numbers, dates and timestamps). Empty where the engine should read every column as text, and at parse
+    time. `input` is what transactions_input() returns. -#}
+{% macro source_column_types(input) -%}
+    {{ return(adapter.dispatch('source_column_types', 'segkit')(input)) }}
 {%- endmacro %}
 
-{% macro default__source_column_types() -%}
+{% macro default__source_column_types(input) -%}
     {{ return({}) }}
 {%- endmacro %}
 
-{#- CSV is read as text (all_varchar), so only Parquet has types to look up. -#}
-{% macro duckdb__source_column_types() -%}
-    {%- set path = var('transactions_path') -%}
-    {%- if not execute or not path.endswith('.parquet') or count_input_files(path) == 0 -%}
+{#- CSV is read as text (all_varchar), so only Parquet and workbooks have types to look up. -#}
+{% macro duckdb__source_column_types(input) -%}
+    {%- if not execute or input.kind not in ('parquet', 'workbook') or count_input_files(var('transactions_path')) == 0 -%}
         {{ return({}) }}
     {%- endif -%}
-    {%- set described = run_query("describe select * from " ~ source('raw', 'transactions')) -%}
+    {%- set described = run_query("describe select * from " ~ input.relation) -%}
     {%- set types = {} -%}
     {%- for row in described.rows -%}
         {%- do types.update({row[0]: row[1] | upper}) -%}

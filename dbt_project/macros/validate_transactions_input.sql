@@ -1,5 +1,7 @@
 {#- Run at the start of every dbt invocation: stop with a plain message, before any model runs, when a var is
-    unusable, the configured input is missing, empty or lacks a mapped column, or its dates cannot be read. -#}
+    unusable, the configured input is missing, of an unknown kind, empty or lacks a mapped column (in any file or
+    sheet), a line of it cannot be read (transactions_input names the file, the line and the var to set), or its
+    dates or amounts cannot be read at all. -#}
 {% macro validate_transactions_input() %}
     {%- if execute and flags.WHICH in ('build', 'run', 'test', 'seed') -%}
         {{ validate_vars() }}
@@ -8,10 +10,10 @@
         {%- if files == 0 -%}
             {{ exceptions.raise_compiler_error(
                 "segkit: no input file matches transactions_path '" ~ path ~ "' (relative to the repository root). "
-                ~ "Set the var to your CSV or Parquet file or glob, e.g. --vars '{transactions_path: data/orders.csv}'.") }}
+                ~ "Set the var to your CSV, Parquet or Excel file or glob, e.g. --vars '{transactions_path: data/orders.csv}'.") }}
         {%- endif -%}
         {%- do register_transactions_source() -%}
-        {%- set relation = source('raw', 'transactions') -%}
+        {%- set relation = transactions_input(check=true).relation -%}
         {%- set rows = run_query("select count(*) from (select 1 from " ~ relation ~ " limit 1)").columns[0].values()[0] -%}
         {%- if rows == 0 -%}
             {{ exceptions.raise_compiler_error(
@@ -38,12 +40,39 @@
                 ~ "' of '" ~ path ~ "' parse with order_date_format '" ~ var('order_date_format') ~ "'. Set the var "
                 ~ "order_date_format to your dates' strptime format, e.g. '%d/%m/%Y %H:%M' or '%Y%m%d'.") }}
         {%- endif -%}
+        {{ validate_number_columns(relation, path) }}
     {%- endif -%}
     select 1
 {% endmacro %}
 
+{#- A number column none of whose first values read as a number is almost always in another number format (a
+    decimal comma): say which var reads it, rather than reject every line as unparseable. -#}
+{% macro validate_number_columns(relation, path) %}
+    {%- set columns = var('columns') -%}
+    {%- for name in ['quantity', 'unit_price', 'line_amount'] if columns.get(name) -%}
+        {%- set column = mapped_column(name) -%}
+        {%- set found = run_query(
+            "select count(" ~ column ~ "), count(" ~ try_cast_number(column) ~ "), min(" ~ column ~ ") from ("
+            ~ "select " ~ sql_identifier(columns[name]) ~ " from " ~ relation ~ " limit 10000) as source").rows[0] -%}
+        {%- if found[0] > 0 and found[1] == 0 -%}
+            {%- set decimal = var('decimal_separator') or '.' -%}
+            {%- set thousands = "'" ~ var('thousands_separator') ~ "'" if var('thousands_separator') else 'null' -%}
+            {%- set fix = "If the file writes decimals with a comma, set the vars decimal_separator: ',' and, when "
+                          ~ "it groups thousands with a point, thousands_separator: '.'."
+                          if decimal == '.' and ',' in found[2]
+                          else "Set the vars decimal_separator and thousands_separator to the file's number "
+                          ~ "format, or fix the mapping in the var 'columns'." -%}
+            {{ exceptions.raise_compiler_error(
+                "segkit: none of the first " ~ found[0] ~ " values in column '" ~ columns[name] ~ "' (mapped to "
+                ~ name ~ ") of '" ~ path ~ "' is a number with decimal_separator '" ~ decimal ~ "' and "
+                ~ "thousands_separator " ~ thousands ~ " (for example '" ~ found[2] ~ "'). " ~ fix) }}
+        {%- endif -%}
+    {%- endfor -%}
+{% endmacro %}
+
 {#- Vars that reach SQL as values are quoted there; these checks make a wrong one a message, not a failed query. -#}
 {% macro validate_vars() %}
+    {{- validate_quality_gate_vars() -}}
     {%- set columns = var('columns') -%}
     {%- if columns is not mapping -%}
         {{ exceptions.raise_compiler_error("segkit: the var 'columns' must map segkit's names to your headers, "
@@ -56,6 +85,7 @@
         {{ exceptions.raise_compiler_error(
             "segkit: the var 'columns' must map either line_amount, or both quantity and unit_price.") }}
     {%- endif -%}
+    {{ validate_reader_vars() }}
     {%- set quantity = var('extreme_quantity') | string -%}
     {%- if not modules.re.fullmatch('[0-9]+(\.[0-9]+)?', quantity) -%}
         {{ exceptions.raise_compiler_error("segkit: the var extreme_quantity must be a positive number of units, "
@@ -76,5 +106,40 @@
         {{ exceptions.raise_compiler_error(
             "segkit: the var pseudonymise_customer_ids is on but the environment variable SEGKIT_PSEUDONYM_KEY is "
             ~ "not set. Export the secret key (the same key gives the same pseudonyms), or turn the var off.") }}
+    {%- endif -%}
+{% endmacro %}
+
+{#- The vars that say how to read the files (transactions_input) and their numbers (number_format). -#}
+{% macro validate_reader_vars() %}
+    {%- set decimal = var('decimal_separator') -%}
+    {%- set thousands = var('thousands_separator') -%}
+    {%- if decimal not in (none, '.', ',') -%}
+        {{ exceptions.raise_compiler_error("segkit: the var decimal_separator must be '.' or ','; got '"
+            ~ decimal ~ "'.") }}
+    {%- endif -%}
+    {%- if thousands not in (none, '.', ',', ' ', "'") or thousands == decimal -%}
+        {{ exceptions.raise_compiler_error("segkit: the var thousands_separator must be null, '.', ',', ' ' or \"'\", "
+            ~ "and not the decimal separator; got '" ~ thousands ~ "'.") }}
+    {%- endif -%}
+    {%- set delimiter = var('csv_delimiter') -%}
+    {%- if delimiter is not none and (delimiter is not string or delimiter | length != 1 or delimiter in '\r\n"') -%}
+        {{ exceptions.raise_compiler_error("segkit: the var csv_delimiter must be one character (e.g. ';', or \"\\t\" "
+            ~ "for a tab) or null to take it from the header line; got '" ~ delimiter ~ "'.") }}
+    {%- endif -%}
+    {%- for name in ['csv_quote', 'csv_escape'] if var(name) is not none
+          and (var(name) is not string or var(name) | length > 1 or var(name) in ('\r', '\n')) -%}
+        {{ exceptions.raise_compiler_error("segkit: the var " ~ name ~ " must be one character, or '' for none; got '"
+            ~ var(name) ~ "'.") }}
+    {%- endfor -%}
+    {%- if var('encoding') is not none and (var('encoding') | lower) not in
+          ('utf-8', 'utf8', 'utf-16', 'utf16', 'utf-16le', 'latin-1', 'latin1', 'iso-8859-1', 'iso8859-1') -%}
+        {{ exceptions.raise_compiler_error("segkit: the var encoding must be null (UTF-8, or UTF-16 with a byte-order "
+            ~ "mark), utf-8, utf-16 or latin-1 (also for Windows-1252 exports); got '" ~ var('encoding') ~ "'.") }}
+    {%- endif -%}
+    {%- set sheets = var('excel_sheets') -%}
+    {%- if sheets is not none and sheets is not string and (sheets is mapping or sheets is not iterable
+          or sheets | reject('string') | list | length > 0) -%}
+        {{ exceptions.raise_compiler_error("segkit: the var excel_sheets must be null (every sheet) or a list of sheet "
+            ~ "names, e.g. ['Year 2009-2010', 'Year 2010-2011']; got '" ~ sheets ~ "'.") }}
     {%- endif -%}
 {% endmacro %}

@@ -41,7 +41,7 @@
 {%- endmacro %}
 
 {#- Spark numbers rows only in an ordered window; monotonically_increasing_id follows the files' order. -#}
-{% macro spark__input_line_number() -%}
+{% macro spark__input_line_number(kind) -%}
     row_number() over (order by monotonically_increasing_id())
 {%- endmacro %}
 
@@ -61,12 +61,35 @@
     {%- set path = path if path.startswith('/') or ':' in path
         else invocation_args_dict.get('project_dir', '.') ~ '/' ~ path -%}
     {%- set relation = source('raw', 'transactions') -%}
-    {%- set options = "mergeSchema 'true'" if path.endswith('.parquet') else "header 'true'" -%}
+    {%- set kind = input_kind_by_name(path) -%}
+    {%- if kind == 'workbook' -%}
+        {{ exceptions.raise_compiler_error(
+            "segkit: workbooks (.xlsx) are read on DuckDB only. On Spark, export the sheets as CSV or Parquet, "
+            ~ "or build on DuckDB.") }}
+    {%- endif -%}
+    {%- set options = ["mergeSchema 'true'"] if kind == 'parquet' else ["header 'true'"] + spark_csv_options() -%}
     {%- do run_query("create schema if not exists " ~ relation.schema) -%}
     {%- do run_query("drop table if exists " ~ relation) -%}
-    {%- do run_query("create table " ~ relation ~ " using " ~ ('parquet' if path.endswith('.parquet') else 'csv')
-        ~ " options (path " ~ sql_string(path) ~ ", " ~ options ~ ")") -%}
+    {%- do run_query("create table " ~ relation ~ " using " ~ kind
+        ~ " options (path " ~ sql_string(path) ~ ", " ~ options | join(', ') ~ ")") -%}
 {% endmacro %}
+
+{#- The reader vars as options of Spark's CSV source: its own detection is left alone where a var is null. Spark
+    takes an empty quote for none, and Java's names for the encodings. -#}
+{% macro spark_csv_options() -%}
+    {%- set options = [] -%}
+    {%- for option, name in [('sep', 'csv_delimiter'), ('quote', 'csv_quote'), ('escape', 'csv_escape')]
+          if var(name) is not none -%}
+        {%- do options.append(option ~ ' ' ~ sql_string(var(name))) -%}
+    {%- endfor -%}
+    {%- if var('encoding') -%}
+        {%- set java = {'utf-8': 'UTF-8', 'utf8': 'UTF-8', 'utf-16': 'UTF-16', 'utf16': 'UTF-16', 'utf-16le': 'UTF-16LE',
+                        'latin-1': 'ISO-8859-1', 'latin1': 'ISO-8859-1', 'iso-8859-1': 'ISO-8859-1',
+                        'iso8859-1': 'ISO-8859-1'} -%}
+        {%- do options.append("encoding " ~ sql_string(java[var('encoding') | lower])) -%}
+    {%- endif -%}
+    {{ return(options) }}
+{%- endmacro %}
 
 {#- Spark SQL cannot list files: with no file behind the glob, creating the table above stops the build
     with Spark's UNABLE_TO_INFER_SCHEMA instead. -#}
@@ -91,14 +114,21 @@
     `{{ name | string | replace('`', '``') }}`
 {%- endmacro %}
 
-{#- The same numbers as duckdb__try_cast_number: a currency symbol, and thousands separators only before a
-    decimal point. Java regex groups are $1, and backslashes are doubled for Spark's string literals. -#}
+{#- The same numbers as duckdb__try_cast_number (number_format() in full). Spark's rlike finds rather than matches
+    (the pattern is anchored), its regex groups are $1, and sql_string doubles the backslashes for its literals. -#}
 {% macro spark__try_cast_number(expression) -%}
-    {%- set formatted = "'^([+-]?)[£$€¥]?\\s*([0-9]{1,3}(?:,[0-9]{3})+\\.[0-9]+|[0-9]*\\.?[0-9]+)\\s*[£$€¥]?$'" -%}
+    {%- set format = number_format() -%}
+    {%- set pattern = sql_string(format.pattern) -%}
+    {%- set digits = "translate(regexp_replace(" ~ expression ~ ", " ~ pattern ~ ", '$1$2'), "
+                     ~ sql_string(format.grouping) ~ ", '')" -%}
     coalesce(
+        {%- if format.decimal == '.' %}
         try_cast({{ expression }} as decimal(18, 4)),
-        case when {{ expression }} rlike {{ formatted }} then
-            try_cast(replace(regexp_replace({{ expression }}, {{ formatted }}, '$1$2'), ',', '') as decimal(18, 4))
+        {%- else %}
+        case when {{ expression }} not like '%.%' then try_cast(replace({{ expression }}, ',', '.') as decimal(18, 4)) end,
+        {%- endif %}
+        case when {{ expression }} rlike {{ pattern }} then
+            try_cast({{ digits if format.decimal == '.' else 'replace(' ~ digits ~ ", ',', '.')" }} as decimal(18, 4))
         end
     )
 {%- endmacro %}

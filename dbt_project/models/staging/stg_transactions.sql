@@ -3,15 +3,16 @@
     Typed columns (Parquet numbers and timestamps) are cast directly, never through text.
     A view where lines are numbered in parallel and reading is cheap (DuckDB on Parquet); elsewhere a table,
     read once: CSV is parsed serially, and Spark numbers lines in a window that should run once. -#}
-{{ config(materialized=('view' if target.type == 'duckdb' and var('transactions_path').endswith('.parquet')
+{{ config(materialized=('view' if target.type == 'duckdb' and input_kind_by_name(var('transactions_path')) == 'parquet'
                         else 'table')) }}
-{%- set types = source_column_types() -%}
+{%- set input = transactions_input() -%}
+{%- set types = source_column_types(input) -%}
 
 -- The source is read here directly, not through an import CTE, because DuckDB's Parquet file_index and
 -- file_row_number are only visible on the source itself (and stay out of the row fingerprint).
 with lines_numbered as (
     select
-        {{ input_line_number() }} as transaction_line_id,
+        {{ input_line_number(input.kind) }} as transaction_line_id,
         -- Exact-duplicate detection needs every raw column; a hash keeps free text out of later models.
         {{ row_fingerprint('source') }} as line_fingerprint,
         {{ customer_id(mapped_column('customer_id')) }} as customer_id,
@@ -34,7 +35,7 @@ with lines_numbered as (
         {%- else %}
         cast({{ parse_timestamp(mapped_column('order_date')) }} as date) as order_date
         {%- endif %}
-    from {{ source('raw', 'transactions') }} as source
+    from {{ input.relation }} as source
 ),
 
 lines_with_amounts as (
