@@ -1,95 +1,59 @@
 """Assign customers to the segments of a stored run without refitting (read-only on the database).
 
-A stored run is its feature transform (table ``feature_transform``) and its centroids in scaled units
-(table ``segment_centroids``). `segkit.features.apply_transform` is the contract's formula in numpy,
-
-    scaled = (min(max(log1p(x) if log_transform else x, clip_lower), clip_upper) - center) / scale
-
-and `score` sends each customer to the nearest centroid with scikit-learn's
-``pairwise_distances_argmin`` (what ``KMeans.predict`` does; ties go to the lowest segment id). The dbt
-model ``customer_segments_scored`` does the same in SQL for every customer of ``customer_rfm``.
+A stored run is its feature transform and its centroids (segkit.store.StoredRun). `score` runs the SQL that
+scores customers against a run (segkit.sql.nearest_segment_sql) on an in-memory DuckDB holding the given
+rows: the same SQL that assigned the run's customers and that the dbt model ``customer_segments_scored``
+runs for every customer of ``customer_rfm``, so each gives a customer the same segment (ties go to the lowest
+segment id).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+import duckdb
 import numpy as np
 import pandas as pd
-from sklearn.metrics import pairwise_distances_argmin
 
-from segkit import engine
+from segkit import engine, sql, store
 from segkit.config import Settings
 from segkit.errors import SegkitError
-from segkit.features import apply_transform
-from segkit.history import latest_run_id
-from segkit.warehouse import require_table
+from segkit.store import StoredRun
 
-CLUSTER_HINT = "Run `segkit cluster` first to fit segments."
+INPUT = "segkit_customers"
 
 
-@dataclass(frozen=True)
-class StoredModel:
-    """One run's transform and centroids, as read from the database."""
-
-    run_id: str
-    features: tuple[str, ...]
-    parameters: pd.DataFrame          # rows of feature_transform in feature_order
-    segment_ids: tuple[int, ...]      # ascending
-    segment_names: tuple[str, ...]
-    centroids: np.ndarray             # scaled units, one row per segment id, columns in feature order
-
-
-def load_model(con, run_id: str | None = None) -> StoredModel:
-    """Read a run's transform and centroids (the latest run when run_id is None)."""
-    for table in ("cluster_runs", "feature_transform", "segment_centroids"):
-        require_table(con, table, CLUSTER_HINT)
-    run_id = run_id or latest_run_id(con)
-    if run_id is None:
-        raise SegkitError(f"No clustering run is stored yet. {CLUSTER_HINT}")
-    parameters = con.execute(
-        "select * exclude (run_id) from feature_transform where run_id = ? order by feature_order", [run_id]).df()
-    if parameters.empty:
-        raise SegkitError(f"Run {run_id} is not in feature_transform. Check the run id "
-                          "(`select run_id from cluster_runs`) and try again.")
-    centroids = con.execute(
-        "select segment_id, segment_name, feature, value_scaled from segment_centroids where run_id = ?", [run_id]).df()
-    wide = centroids.pivot(index="segment_id", columns="feature", values="value_scaled").sort_index()
-    names = centroids.drop_duplicates("segment_id").set_index("segment_id")["segment_name"].reindex(wide.index)
-    features = tuple(parameters["feature"])
-    return StoredModel(run_id, features, parameters, tuple(int(i) for i in wide.index), tuple(names),
-                       wide[list(features)].to_numpy(dtype=float))
-
-
-def score(model: StoredModel, customers: pd.DataFrame) -> pd.DataFrame:
-    """Nearest segment for each row of customers (which holds every model feature, in original units)."""
-    _check_values(model, customers)
-    X = apply_transform(model.parameters, customers[list(model.features)].to_numpy(dtype=float))
-    nearest = pairwise_distances_argmin(X, model.centroids)
-    distance = np.sqrt(((X - model.centroids[nearest]) ** 2).sum(axis=1))
-    ids, names = np.asarray(model.segment_ids), np.asarray(model.segment_names, dtype=object)
+def score(run: StoredRun, customers: pd.DataFrame) -> pd.DataFrame:
+    """Nearest segment for each row of customers (which holds every feature of the run, in original units)."""
+    _check_values(run, customers)
+    rows = pd.DataFrame({"customer_id": np.arange(len(customers)),
+                         **{f: pd.to_numeric(customers[f]).to_numpy(dtype=float) for f in run.features}})
+    scoring = sql.nearest_segment_sql(run.transform, run.centroids, run.segment_ids, customers=INPUT)
+    with duckdb.connect() as con:
+        con.register(INPUT, rows)
+        nearest = con.execute(f"select * from ({scoring}) as scored order by customer_id").df()
+    names = dict(zip(run.segment_ids, run.segment_names))
     scored = pd.DataFrame({
-        "segment_id": ids[nearest],
-        "segment_name": names[nearest],
-        "distance_to_centroid": distance,
+        "segment_id": nearest["segment_id"].to_numpy(),
+        "segment_name": nearest["segment_id"].map(names).to_numpy(),
+        "distance_to_centroid": nearest["distance_to_centroid"].to_numpy(),
         "assignment_method": "scored",
-        "run_id": model.run_id,
+        "run_id": run.run_id,
     }, index=customers.index)
     if "customer_id" in customers.columns:
         scored.insert(0, "customer_id", customers["customer_id"].astype(str))
     return scored
 
 
-def _check_values(model: StoredModel, customers: pd.DataFrame) -> None:
-    missing = [f for f in model.features if f not in customers.columns]
+def _check_values(run: StoredRun, customers: pd.DataFrame) -> None:
+    missing = [f for f in run.features if f not in customers.columns]
     if missing:
-        raise SegkitError(f"Run {model.run_id} was fitted on {', '.join(model.features)}; the input lacks "
+        raise SegkitError(f"Run {run.run_id} was fitted on {', '.join(run.features)}; the input lacks "
                           f"{', '.join(missing)}. Give a value for every feature and try again.")
-    for feature, log in zip(model.features, model.parameters["log_transform"]):
+    for feature, log in zip(run.transform["feature"], run.transform["log_transform"]):
         values = pd.to_numeric(customers[feature], errors="coerce")
         bad = ~np.isfinite(values.to_numpy(dtype=float))
         if bad.any():
@@ -116,12 +80,12 @@ def assign_customers(settings: Settings, values: Mapping[str, float] | None = No
     else:
         customers = pd.DataFrame([dict(values)])
     with engine.connect(settings, read_only=True) as con:
-        model = load_model(con, run_id)
-    unused = sorted(set(values or {}) - set(model.features))
+        run = store.read_run(con, run_id)
+    unused = sorted(set(values or {}) - set(run.features))
     if unused:
-        raise SegkitError(f"Run {model.run_id} does not use {', '.join(unused)}; it was fitted on "
-                          f"{', '.join(model.features)}. Give --value for those features only.")
-    return score(model, customers)
+        raise SegkitError(f"Run {run.run_id} does not use {', '.join(unused)}; it was fitted on "
+                          f"{', '.join(run.features)}. Give --value for those features only.")
+    return score(run, customers)
 
 
 def parse_values(pairs: tuple[str, ...]) -> dict[str, float]:

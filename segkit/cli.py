@@ -315,7 +315,7 @@ def drift(run_id, as_json, target, profiles_dir):
     """
     from segkit.config import load_settings
     from segkit.engine import connect
-    from segkit.history import check_drift, thresholds
+    from segkit.drift import check_drift, thresholds
 
     settings = load_settings(target=target, profiles_dir=profiles_dir)
     with connect(settings, read_only=True) as con:

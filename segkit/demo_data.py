@@ -9,34 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from segkit import demo_shop as shop
 from segkit.errors import SegkitError
 
 HEADER = ("Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price", "Customer ID", "Country")
-PERIOD_START = dt.date(2009, 12, 1)
-LAST_ORDER_DATE = dt.date(2011, 12, 9)
 EXTRACTION_DATE = dt.date(2011, 12, 10)
 
 # Stock codes that are not products: postage, manual entries, fees, discounts, samples and adjustments.
 NON_PRODUCT_CODES = ("POST", "DOT", "M", "BANK CHARGES", "D", "S", "AMAZONFEE", "C2", "ADJUST")
 BAD_DEBT_CODE = "B"
-
-# Share of customers per planted behaviour.
-BEHAVIOURS = {
-    "champion": 0.09,
-    "loyal_regular": 0.17,
-    "new_customer": 0.08,
-    "big_spender_lapsing": 0.07,
-    "one_time_buyer": 0.24,
-    "long_lost": 0.17,
-    "bargain_occasional": 0.18,
-}
 
 # Target shares of all lines, after the published Online Retail II figures.
 MISSING_CUSTOMER_RATE = 0.2265
@@ -49,8 +36,6 @@ BAD_DEBT_LINES = 3
 OUTLIER_QUANTITIES = (80995, 74215)
 
 _FIRST_INVOICE = 489434
-_LAST_DAY = (LAST_ORDER_DATE - PERIOD_START).days  # day index of the last order date
-_ANALYSIS_DAY = _LAST_DAY + 1
 
 
 @dataclass(frozen=True)
@@ -65,53 +50,6 @@ class DemoDataSummary:
     defect_counts: dict[str, int]  # lines planted per defect kind; a duplicated guest line counts in both kinds
 
 
-@dataclass(frozen=True)
-class _Profile:
-    """How one planted behaviour orders: how often, when, and for how much."""
-
-    frequency: tuple[float, float, int, int]  # median, log-sigma, min, max orders
-    last_recency_days: tuple[int, int]  # last order this many days before the analysis date
-    first_day_max: int  # latest first order, as a day index from PERIOD_START
-    min_tenure_days: int  # first order at least this many days before the last
-    order_value: tuple[float, float]  # median and log-sigma of an order's value
-    basket_lines: float  # mean extra lines per order
-
-
-_PROFILES = {
-    "champion": _Profile((20, 0.4, 12, 80), (1, 21), 320, 0, (650.0, 0.45), 3.5),
-    "loyal_regular": _Profile((8, 0.3, 5, 14), (8, 90), 410, 0, (300.0, 0.35), 3.0),
-    # New customers: last_recency_days is the window of the first order; a second one may follow.
-    "new_customer": _Profile((1, 0.0, 1, 2), (3, 60), _LAST_DAY, 0, (280.0, 0.4), 3.0),
-    "big_spender_lapsing": _Profile((7, 0.35, 4, 14), (185, 360), 290, 0, (1600.0, 0.4), 4.0),
-    "one_time_buyer": _Profile((1, 0.0, 1, 1), (100, 600), _LAST_DAY, 0, (220.0, 0.5), 2.5),
-    "long_lost": _Profile((3, 0.3, 2, 4), (460, 720), _LAST_DAY, 20, (260.0, 0.4), 2.5),
-    "bargain_occasional": _Profile((4, 0.3, 3, 7), (25, 280), _LAST_DAY, 150, (45.0, 0.35), 1.2),
-}
-
-_COUNTRIES = (
-    ("United Kingdom", 0.885), ("Germany", 0.02), ("France", 0.018), ("EIRE", 0.012), ("Spain", 0.01),
-    ("Netherlands", 0.01), ("Belgium", 0.01), ("Switzerland", 0.009), ("Portugal", 0.008),
-    ("Australia", 0.006), ("Norway", 0.006), ("Italy", 0.006),
-)
-_MONTH_WEIGHTS = (0.75, 0.75, 0.95, 0.85, 0.9, 0.9, 0.9, 0.95, 1.25, 1.45, 1.8, 1.1)  # Jan..Dec: November peak
-_WEEKDAY_WEIGHTS = (1.0, 1.1, 1.1, 1.25, 0.85, 0.0, 0.6)  # Mon..Sun: the shop takes no Saturday orders
-_HOUR_WEIGHTS = {7: 0.5, 8: 3, 9: 6, 10: 9, 11: 10, 12: 12, 13: 11, 14: 9, 15: 8, 16: 5, 17: 3, 18: 1, 19: 0.7, 20: 0.3}
-_PACK_SIZES = np.array([1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 25, 32, 36, 48, 50, 60, 72, 96, 100, 120, 144,
-                        192, 200, 240, 288, 300, 384, 480, 576, 600, 720, 960, 1200, 1440, 2400, 3000, 4800])
-
-_ADJECTIVES = ("WHITE", "RED", "PINK", "BLUE", "GREEN", "IVORY", "CREAM", "BLACK", "SILVER", "GOLD", "VINTAGE",
-               "RETRO", "HANGING", "GLASS", "WOODEN", "ZINC", "ENAMEL", "PAPER", "FELT", "LACE", "SPOTTY",
-               "REGENCY", "JUMBO", "SMALL", "LARGE", "ANTIQUE", "FRENCH", "SCANDINAVIAN", "CHRISTMAS", "PARTY",
-               "GARDEN", "SET OF 3", "SET OF 6", "MINI", "PASTEL", "FAIRY", "RUSTIC", "PAINTED", "STRIPED", "JAM")
-_MOTIFS = ("HEART", "POLKADOT", "PAISLEY", "BIRD", "FLOWER", "ROSE", "DOILY", "ALPHABET", "SKULL", "OWL",
-           "RABBIT", "CAKE", "TEA", "LOVE", "STAR", "BUTTERFLY", "CHERRY", "APPLE", "LEAF", "SPACEBOY",
-           "DOLLY GIRL", "WOODLAND", "RETROSPOT", "BAROQUE", "BIRDCAGE", "LANTERN", "SNOWFLAKE", "REINDEER",
-           "VICTORIAN", "ORIENTAL")
-_OBJECTS = ("T-LIGHT HOLDER", "LUNCH BAG", "CAKE CASES", "MUG", "TEA TOWEL", "CANDLE", "STORAGE TIN",
-            "PHOTO FRAME", "DOORSTOP", "BUNTING", "WATER BOTTLE", "CUSHION COVER", "NAPKINS", "PLATE", "BOWL",
-            "CLOCK", "NOTEBOOK", "GIFT WRAP", "GIFT BAG", "JAR", "COAT RACK", "SHOPPING BAG", "PURSE",
-            "KEY RING", "HOT WATER BOTTLE", "CAKESTAND", "DRAWER KNOB", "WALL ART", "STICKERS", "CHALKBOARD",
-            "MIRROR", "BASKET", "LAMP", "TRINKET BOX", "PARASOL", "JIGSAW", "DOORMAT", "APRON", "BOTTLE", "HOOK")
 _NON_PRODUCT_LINES = {  # code: description, share of non-product lines, price median and log-sigma, where it sits
     "POST": ("POSTAGE", 0.42, 18.0, 0.3, "foreign"),
     "DOT": ("DOTCOM POSTAGE", 0.12, 150.0, 0.8, "guest"),
@@ -146,10 +84,11 @@ def generate_demo_data(
 
     The truth CSV has one `customer_id,behaviour` row per customer. Same `seed` and `customers`: same bytes.
     """
-    if customers < len(BEHAVIOURS):
+    if customers < len(shop.BEHAVIOURS):
         raise SegkitError(
-            f"Cannot generate demo data for {customers} customers: each of the {len(BEHAVIOURS)} planted behaviours "
-            f"needs at least one customer. Ask for {len(BEHAVIOURS)} or more customers (the default is 4000)."
+            f"Cannot generate demo data for {customers} customers: each of the {len(shop.BEHAVIOURS)} planted "
+            f"behaviours needs at least one customer. Ask for {len(shop.BEHAVIOURS)} or more customers (the default "
+            "is 4000)."
         )
     path = Path(path)
     truth_path = Path(truth_path) if truth_path is not None else default_truth_path(path)
@@ -200,19 +139,19 @@ class _Invoices:
 
 def _build(rng: np.random.Generator, n_customers: int) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """The rendered lines, the truth table and the defect counts."""
-    cdf = _calendar_cdf()
-    products = _products(rng, 3950)
+    cdf = shop.calendar_cdf()
+    products = shop.products(rng, 3950)
     n_products = len(products["code"])
     codes = np.concatenate([products["code"], np.array(NON_PRODUCT_CODES + (BAD_DEBT_CODE,), dtype=object)])
     descriptions = np.concatenate([
         products["description"],
         np.array([_NON_PRODUCT_LINES[c][0] for c in NON_PRODUCT_CODES] + ["Adjust bad debt"], dtype=object),
     ])
-    countries = np.array([name for name, _ in _COUNTRIES], dtype=object)
-    country_p = np.array([p for _, p in _COUNTRIES])
+    countries = np.array([name for name, _ in shop.COUNTRIES], dtype=object)
+    country_p = np.array([p for _, p in shop.COUNTRIES])
     country_p /= country_p.sum()
 
-    cust = _customers(rng, n_customers, cdf, country_p)
+    cust = shop.customers(rng, n_customers, cdf, country_p)
     invoices = _Invoices()
     parts: list[dict[str, np.ndarray]] = []
 
@@ -220,16 +159,16 @@ def _build(rng: np.random.Generator, n_customers: int) -> tuple[pd.DataFrame, pd
     freq = cust["frequency"]
     order_cust = np.repeat(np.arange(n_customers), freq)
     k = np.arange(len(order_cust)) - (np.cumsum(freq) - freq)[order_cust]
-    day = _sample_days(rng, cdf, cust["first"][order_cust], cust["last"][order_cust])
+    day = shop.sample_days(rng, cdf, cust["first"][order_cust], cust["last"][order_cust])
     day = np.where(k == 0, cust["first"][order_cust], np.where(k == freq[order_cust] - 1, cust["last"][order_cust], day))
-    order_inv = invoices.add(day, _sample_minutes(rng, len(day)), "", cust["id"][order_cust],
+    order_inv = invoices.add(day, shop.sample_minutes(rng, len(day)), "", cust["id"][order_cust],
                              cust["country"][order_cust])
     order_value = cust["order_value"][order_cust] * rng.lognormal(0.0, 0.35, len(day))
     n_lines = 1 + rng.poisson(cust["basket_lines"][order_cust])
     line_order = np.repeat(np.arange(len(day)), n_lines)
     code = rng.choice(n_products, size=len(line_order), p=products["popularity"])
     base_price = products["price"][code]
-    qty = _pack_quantity(order_value[line_order] / n_lines[line_order] / base_price)
+    qty = shop.pack_quantity(order_value[line_order] / n_lines[line_order] / base_price)
     qty = np.where(rng.random(len(qty)) < 0.1, rng.integers(1, 13, len(qty)), qty)
     price = np.where(qty >= 48, np.round(base_price * 0.85, 2), base_price)
     purchases = _part(order_inv[line_order], code, qty, price, _PURCHASE)
@@ -247,8 +186,8 @@ def _build(rng: np.random.Generator, n_customers: int) -> tuple[pd.DataFrame, pd
     guest_sizes = guest_sizes[: np.searchsorted(np.cumsum(guest_sizes), n_guest) + 1]
     guest_sizes[-1] -= guest_sizes.sum() - n_guest
     guest_country = np.where(rng.random(len(guest_sizes)) < 0.95, 0, rng.integers(1, len(countries), len(guest_sizes)))
-    guest_inv = invoices.add(_sample_days(rng, cdf, np.zeros(len(guest_sizes)), _LAST_DAY), _sample_minutes(rng, len(guest_sizes)), "", -1,
-                             guest_country)
+    guest_inv = invoices.add(shop.sample_days(rng, cdf, np.zeros(len(guest_sizes)), shop.LAST_DAY),
+                             shop.sample_minutes(rng, len(guest_sizes)), "", -1, guest_country)
     g_code = rng.choice(n_products, size=n_guest, p=products["popularity"])
     g_qty = rng.choice(np.array([1, 1, 1, 2, 2, 3, 4, 6, 12]), n_guest)
     g_price = np.round(products["price"][g_code] * 1.7, 2)
@@ -262,7 +201,7 @@ def _build(rng: np.random.Generator, n_customers: int) -> tuple[pd.DataFrame, pd
     host = np.sort(rng.choice(n_customer_lines, n_cancel, replace=False))
     h_inv = purchases["inv"][host]
     host_invoices, which = np.unique(h_inv, return_inverse=True)
-    c_day, c_minute = _later(rng, inv_day[host_invoices], inv_minute[host_invoices])
+    c_day, c_minute = shop.later(rng, inv_day[host_invoices], inv_minute[host_invoices])
     c_inv = invoices.add(c_day, c_minute, "C", inv_cust[host_invoices], inv_country[host_invoices])
     h_qty = purchases["qty"][host]
     partial = (rng.random(n_cancel) < 0.15) & (h_qty >= 2)
@@ -290,7 +229,7 @@ def _build(rng: np.random.Generator, n_customers: int) -> tuple[pd.DataFrame, pd
         np_price = np.round(median * rng.lognormal(0.0, sigma, count), 2) if sigma else np.full(count, median)
         np_qty = rng.integers(1, 4, count) if code_name == "POST" else np.ones(count, dtype=np.int64)
         if place == "discount":
-            d_day, d_minute = _later(rng, inv_day[hosts], inv_minute[hosts], same_day=True)
+            d_day, d_minute = shop.later(rng, inv_day[hosts], inv_minute[hosts], same_day=True)
             hosts = invoices.add(d_day, d_minute, "C", inv_cust[hosts], inv_country[hosts])
             np_qty = -np_qty
         parts.append(_part(hosts, np.full(count, n_products + code_index), np_qty, np_price, _NON_PRODUCT,
@@ -299,20 +238,20 @@ def _build(rng: np.random.Generator, n_customers: int) -> tuple[pd.DataFrame, pd
     # Extreme quantities: data-entry outliers on cheap products, each cancelled by a C invoice minutes later.
     n_outliers = min(10, max(2, round(total / 30000)))
     who = rng.choice(n_customers, n_outliers, replace=False)
-    o_day = _sample_days(rng, cdf, cust["first"][who], cust["last"][who])
-    o_minute = _sample_minutes(rng, n_outliers)
+    o_day = shop.sample_days(rng, cdf, cust["first"][who], cust["last"][who])
+    o_minute = shop.sample_minutes(rng, n_outliers)
     o_qty = np.concatenate([OUTLIER_QUANTITIES, rng.integers(10000, 90000, n_outliers)])[:n_outliers]
     o_code = rng.choice(np.argsort(products["price"])[: n_products // 20], n_outliers)
     o_price = products["price"][o_code]
     o_inv = invoices.add(o_day, o_minute, "", cust["id"][who], cust["country"][who])
     parts.append(_part(o_inv, o_code, o_qty, o_price, _OUTLIER))
-    o_day, o_minute = _later(rng, o_day, o_minute, same_day=True)
+    o_day, o_minute = shop.later(rng, o_day, o_minute, same_day=True)
     o_inv = invoices.add(o_day, o_minute, "C", cust["id"][who], cust["country"][who])
     parts.append(_part(o_inv, o_code, -o_qty, o_price, _OUTLIER_CANCEL))
 
     # Bad-debt adjustments: A invoices with a negative price and no customer.
-    b_inv = invoices.add(_sample_days(rng, cdf, np.full(BAD_DEBT_LINES, 400), _LAST_DAY),
-                         _sample_minutes(rng, BAD_DEBT_LINES), "A", -1, 0)
+    b_inv = invoices.add(shop.sample_days(rng, cdf, np.full(BAD_DEBT_LINES, 400), shop.LAST_DAY),
+                         shop.sample_minutes(rng, BAD_DEBT_LINES), "A", -1, 0)
     parts.append(_part(b_inv, np.full(BAD_DEBT_LINES, len(codes) - 1), np.ones(BAD_DEBT_LINES, dtype=np.int64),
                        -np.round(rng.lognormal(np.log(8000), 0.6, BAD_DEBT_LINES), 2), _BAD_DEBT))
 
@@ -332,117 +271,6 @@ def _build(rng: np.random.Generator, n_customers: int) -> tuple[pd.DataFrame, pd
     table, lines = _render(lines, invoices.columns(), codes, descriptions, countries)
     truth = pd.DataFrame({"customer_id": cust["id"], "behaviour": cust["behaviour"]})
     return table, truth, _defect_counts(lines, table)
-
-
-def _calendar_cdf() -> np.ndarray:
-    """Cumulative order-day weights over the period: seasonal months, weekdays, closed over Christmas."""
-    days = np.datetime64(PERIOD_START) + np.arange(_LAST_DAY + 1)
-    month = days.astype("datetime64[M]").astype(int) % 12
-    day_of_month = (days - days.astype("datetime64[M]")).astype(int) + 1
-    weekday = (days.astype(int) + 3) % 7  # 1970-01-01 was a Thursday
-    weight = np.array(_MONTH_WEIGHTS)[month] * np.array(_WEEKDAY_WEIGHTS)[weekday]
-    weight[((month == 11) & (day_of_month >= 23)) | ((month == 0) & (day_of_month <= 3))] = 0.0
-    weight *= 1 + 0.15 * np.arange(len(days)) / len(days)  # the business grows a little
-    cdf = np.cumsum(weight)
-    return cdf / cdf[-1]
-
-
-def _sample_days(rng: np.random.Generator, cdf: np.ndarray, low, high) -> np.ndarray:
-    """Order days in the inclusive windows [low, high], drawn from the seasonal calendar."""
-    low, high = np.broadcast_arrays(np.asarray(low, dtype=np.int64), np.asarray(high, dtype=np.int64))
-    high = np.maximum(high, low)
-    before = np.where(low > 0, cdf[np.maximum(low - 1, 0)], 0.0)
-    u = before + rng.random(low.shape) * (cdf[high] - before)
-    return np.clip(np.searchsorted(cdf, u, side="left"), low, high)
-
-
-def _sample_minutes(rng: np.random.Generator, n: int) -> np.ndarray:
-    hours = np.array(list(_HOUR_WEIGHTS))
-    weights = np.array(list(_HOUR_WEIGHTS.values()), dtype=float)
-    return rng.choice(hours, n, p=weights / weights.sum()) * 60 + rng.integers(0, 60, n)
-
-
-def _later(rng: np.random.Generator, day, minute, same_day: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """A day and minute after the given ones, and not after the last order date."""
-    day, minute = np.asarray(day), np.asarray(minute)
-    delay = np.zeros(len(day), dtype=np.int64) if same_day else rng.geometric(0.15, len(day)) - 1
-    new_day = np.minimum(day + delay, _LAST_DAY)
-    new_minute = np.where(new_day == day, np.minimum(minute + rng.integers(1, 60, len(day)), 1439),
-                          _sample_minutes(rng, len(day)))
-    return new_day, new_minute
-
-
-def _pack_quantity(raw: np.ndarray) -> np.ndarray:
-    """The pack size nearest (in ratio) to the wanted quantity."""
-    log_raw = np.log(np.clip(raw, 1, _PACK_SIZES[-1]))
-    log_packs = np.log(_PACK_SIZES)
-    upper = np.clip(np.searchsorted(log_packs, log_raw), 1, len(_PACK_SIZES) - 1)
-    nearer_lower = (log_raw - log_packs[upper - 1]) < (log_packs[upper] - log_raw)
-    return _PACK_SIZES[np.where(nearer_lower, upper - 1, upper)]
-
-
-def _products(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-    """Stock codes like `85123A`, gift-shop descriptions, lognormal prices and Zipf-like popularity."""
-    n_motif_object = len(_MOTIFS) * len(_OBJECTS)
-    combo = rng.choice(len(_ADJECTIVES) * n_motif_object, n, replace=False)
-    adjective, rest = np.divmod(combo, n_motif_object)
-    motif, obj = np.divmod(rest, len(_OBJECTS))
-    description = np.array([f"{_ADJECTIVES[a]} {_MOTIFS[m]} {_OBJECTS[o]}" for a, m, o in zip(adjective, motif, obj)],
-                           dtype=object)
-    base = rng.choice(np.arange(10002, 90000), n, replace=False)
-    suffix = np.where(rng.random(n) < 0.12, np.array(list("ABCDEFGH"))[rng.integers(0, 8, n)], "")
-    code = np.array([f"{b}{s}" for b, s in zip(base, suffix)], dtype=object)
-    price = np.maximum(np.round(rng.lognormal(np.log(2.5), 0.8, n) * 20) / 20, 0.1)
-    popularity = 1.0 / (rng.permutation(n) + 8.0) ** 0.9
-    return {"code": code, "description": description, "price": price, "popularity": popularity / popularity.sum()}
-
-
-def _customers(rng: np.random.Generator, n: int, cdf: np.ndarray, country_p: np.ndarray) -> dict[str, np.ndarray]:
-    """Customer ids, planted behaviours, countries and order plans (frequency, first and last day, order value)."""
-    names = list(BEHAVIOURS)
-    counts = np.floor(np.array(list(BEHAVIOURS.values())) * n).astype(int)
-    counts[np.argmax(counts)] += n - counts.sum()
-    behaviour = rng.permutation(np.repeat(np.arange(len(names)), counts))
-    profiles = [_PROFILES[name] for name in names]
-
-    def column(get) -> np.ndarray:
-        return np.array([get(p) for p in profiles])[behaviour]
-
-    median, sigma, low, high = (column(lambda p, i=i: p.frequency[i]) for i in range(4))
-    frequency = np.clip(np.round(rng.lognormal(np.log(median), sigma)), low, high).astype(np.int64)
-    is_new = behaviour == names.index("new_customer")
-    frequency[is_new] = 1 + (rng.random(is_new.sum()) < 0.3)
-
-    last = _sample_days(rng, cdf, _ANALYSIS_DAY - column(lambda p: p.last_recency_days[1]),
-                        _ANALYSIS_DAY - column(lambda p: p.last_recency_days[0]))
-    first = _sample_days(rng, cdf, 0, np.minimum(column(lambda p: p.first_day_max),
-                                                 last - column(lambda p: p.min_tenure_days)))
-    first = np.where(frequency == 1, last, first)
-    # New customers: the window above was their first order; a second one may follow up to the last day.
-    first[is_new] = last[is_new]
-    second = _sample_days(rng, cdf, np.minimum(last + 1, _LAST_DAY), _LAST_DAY)
-    last = np.where(is_new & (frequency == 2), second, last)
-    # Someone orders on the last day, so the analysis date is the day after the last order date.
-    latest = np.argmax(last)
-    first[latest] = _LAST_DAY if first[latest] == last[latest] else first[latest]
-    last[latest] = _LAST_DAY
-
-    order_value = column(lambda p: p.order_value[0]) * rng.lognormal(0.0, column(lambda p: p.order_value[1]))
-    big_account = np.isin(behaviour, [names.index(b) for b in ("champion", "loyal_regular", "big_spender_lapsing")])
-    big_account &= rng.random(n) < 0.03
-    order_value = np.where(big_account, order_value * rng.uniform(4, 12, n), order_value)
-
-    pool = np.arange(12346, 12346 + max(5942, n + n // 4))  # 12346..18287 as in the published data
-    return {
-        "id": np.sort(rng.choice(pool, n, replace=False)),
-        "behaviour": np.array(names, dtype=object)[behaviour],
-        "country": rng.choice(len(country_p), n, p=country_p),
-        "frequency": frequency,
-        "first": first,
-        "last": last,
-        "order_value": order_value,
-        "basket_lines": column(lambda p: p.basket_lines),
-    }
 
 
 def _part(inv, code, qty, price, kind, seq=None) -> dict[str, np.ndarray]:
@@ -494,7 +322,8 @@ def _render(lines: pd.DataFrame, invoice_columns, codes, descriptions, countries
     rank = np.empty(len(inv_day), dtype=np.int64)
     rank[np.lexsort((np.arange(len(inv_day)), inv_minute, inv_day))] = np.arange(len(inv_day))
     invoice_text = inv_prefix + (rank + _FIRST_INVOICE).astype(str).astype(object)
-    stamps = (np.datetime64(PERIOD_START).astype("datetime64[m]") + inv_day * 1440 + inv_minute).astype("datetime64[s]")
+    start = np.datetime64(shop.PERIOD_START).astype("datetime64[m]")
+    stamps = (start + inv_day * 1440 + inv_minute).astype("datetime64[s]")
     date_text = np.char.replace(np.datetime_as_string(stamps, unit="s"), "T", " ").astype(object)
     customer_text = np.where(inv_cust >= 0, inv_cust.astype(str).astype(object) + ".0", "")
 

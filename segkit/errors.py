@@ -1,9 +1,7 @@
 """Expected failures, reported to the user as a message rather than a traceback."""
 
-EXIT_OK = 0
 EXIT_USER_ERROR = 1
-EXIT_USAGE = 2
-EXIT_DATABASE_LOCKED = 3
+EXIT_DATABASE_LOCKED = 3  # click exits with 2 on invalid usage
 
 
 class SegkitError(Exception):

@@ -1,6 +1,6 @@
 """The feature transform as a scikit-learn Pipeline, fitted on the sample; segkit.features has the contract.
 
-Kept apart from segkit.features so that reading a stored run (the report, assignment, history) never
+Kept apart from segkit.features so that reading a stored run (the report, assignment, drift) never
 imports scikit-learn.
 """
 

@@ -1,4 +1,4 @@
-"""The feature transform: log for heavy tails, winsorising, standardising; and the same transform in SQL.
+"""The feature transform: log for heavy tails, winsorising, standardising; applied in numpy.
 
 The transform is three steps, each applied per feature, fitted on the sample as a scikit-learn Pipeline
 (segkit.feature_pipeline):
@@ -11,7 +11,8 @@ The transform is three steps, each applied per feature, fitted on the sample as 
 3. ``scale``: StandardScaler (subtract the mean, divide by the standard deviation; 1 for a constant).
 
 `transform_parameters` turns the fitted pipeline into rows of table ``feature_transform``, the contract this
-module reads: `apply_transform` applies it in numpy and `scaled_sql` gives its SQL expression, so every customer can be transformed inside DuckDB:
+module reads: `apply_transform` applies it in numpy, and segkit.sql in SQL, so that every customer is transformed
+inside the engine:
 ``(least(greatest(CASE WHEN log_transform THEN ln(1 + x) ELSE x END, clip_lower), clip_upper) - center) / scale``.
 """
 
@@ -22,8 +23,6 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from segkit.warehouse import quote_identifier
-
 LOG_FEATURES = frozenset({
     "recency_days", "tenure_days", "frequency", "monetary_total", "avg_order_value",
     "avg_days_between_orders", "returns_total", "distinct_products",
@@ -32,15 +31,6 @@ LOG_FEATURES = frozenset({
 
 def log_mask(features: Sequence[str]) -> np.ndarray:
     return np.array([feature in LOG_FEATURES for feature in features], dtype=bool)
-
-
-def scaled_sql(parameters: pd.Series) -> str:
-    """The SQL expression for one feature's scaled value (one row of transform_parameters)."""
-    column = f"cast({quote_identifier(parameters.feature)} as double)"
-    value = f"ln(1 + {column})" if parameters.log_transform else column
-    lower, upper, center, scale = (f"cast({float(parameters[name])!r} as double)"
-                                   for name in ("clip_lower", "clip_upper", "center", "scale"))
-    return f"((least(greatest({value}, {lower}), {upper}) - {center}) / {scale})"
 
 
 def apply_transform(parameters: pd.DataFrame, values: np.ndarray) -> np.ndarray:

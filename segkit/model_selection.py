@@ -31,6 +31,8 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
 from sklearn.utils import check_random_state
 
+from segkit.store import KScore
+
 STABLE_ARI = 0.8
 STABILITY_SUBSAMPLE = 0.8
 STABILITY_SAMPLE_CAP = 10_000  # 5 resamples x 9 ks of k-means in about a second; ARI is still measured on all of X
@@ -40,20 +42,6 @@ KNEE_MARGIN = 0.1         # the elbow must beat every other k's distance by 10% 
 
 # fit(X, ks, seed) -> {k: centroids of shape (k, n_features)}; see segkit.clustering.fit_centroids.
 FitFunction = Callable[[np.ndarray, Sequence[int], int], dict[int, np.ndarray]]
-
-
-@dataclass(frozen=True)
-class KScore:
-    """One row of table k_selection (without run_id)."""
-
-    k: int
-    inertia: float
-    silhouette: float
-    davies_bouldin: float
-    calinski_harabasz: float
-    stability_ari: float
-    is_knee: bool = False
-    is_chosen: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from segkit.errors import SegkitError
+from segkit.formatting import days, money, number, percent
 
 RATIO_STATS = {
     "recency_ratio": "median_recency_days",
@@ -265,32 +266,3 @@ def _fill(template: str, values: Mapping[str, str | None]) -> str | None:
     if any(values[field] is None for field in fields):
         return None
     return template.format(**values)
-
-
-def percent(share: float) -> str:
-    value = 100 * float(share)
-    return f"{value:.1f}%" if value >= 0.1 or value == 0 else "<0.1%"
-
-
-def days(value: float) -> str:
-    value = round(float(value))
-    return f"{value:,} day" if value == 1 else f"{value:,} days"
-
-
-def number(value: float) -> str:
-    value = float(value)
-    return f"{value:,.0f}" if value == round(value) or abs(value) >= 100 else f"{value:,.1f}"
-
-
-def money(value: float, currency: str = "") -> str:
-    """An amount with thousands separators and the currency: a code made of letters goes after
-    (5,732,241 GBP), anything else is a symbol and goes in front (£5,732,241, US$1,200); none gives the number."""
-    value = float(value)
-    text = f"{abs(value):,.0f}" if abs(value) >= 100 else f"{abs(value):,.2f}"
-    sign = "-" if value < 0 and text.strip("0.,") else ""
-    currency = currency.strip()
-    if not currency:
-        return sign + text
-    if currency.isalpha():
-        return f"{sign}{text} {currency}"
-    return f"{sign}{currency}{text}"

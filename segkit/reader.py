@@ -21,7 +21,6 @@ import io
 import json
 import re
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 
 from segkit.errors import SegkitError
 from segkit.excel import cache_workbooks, sql_text
+from segkit.file_kinds import HEAD_BYTES, file_kind, kind_by_name, utf16_order
 
 DELIMITERS = (",", ";", "\t", "|")
 # The longest line read, so a 10 MB description in a column segkit does not use is read, not refused. DuckDB needs
@@ -40,9 +40,6 @@ BUFFER_SIZE = 32 * 1024 * 1024
 # DuckDB's CSV reader decodes these three itself; other names people write for them.
 ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-16": "utf-16", "utf16": "utf-16", "utf-16le": "utf-16",
              "latin-1": "latin-1", "latin1": "latin-1", "iso-8859-1": "latin-1", "iso8859-1": "latin-1"}
-PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
-WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
-_HEAD_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -137,67 +134,6 @@ def _parquet_reader(target: str) -> str:
     return f"read_parquet({sql_text(target)}, union_by_name = true)"
 
 
-def kind_by_name(path: str) -> str:
-    """'parquet', 'workbook' or 'csv' from a file name's ending, in any case."""
-    name = path.lower()
-    if name.endswith(PARQUET_SUFFIXES):
-        return "parquet"
-    if name.endswith(WORKBOOK_SUFFIXES):
-        return "workbook"
-    return "csv"
-
-
-def file_kind(file: str) -> str:
-    """'parquet', 'workbook' or 'csv' (text, plain or compressed) from the file's first bytes."""
-    try:
-        with open(file, "rb") as handle:
-            head = handle.read(_HEAD_BYTES)
-    except OSError as error:
-        raise SegkitError(f"'{file}' cannot be read: {error.strerror}. Point transactions_path at files segkit "
-                          "may read.") from None
-    if head.startswith(b"PAR1"):
-        return "parquet"
-    if head.startswith(b"\xd0\xcf\x11\xe0"):  # an OLE2 container: Excel 97-2003 (.xls)
-        return "workbook"
-    if head.startswith(b"PK\x03\x04"):
-        try:
-            with zipfile.ZipFile(file) as archive:
-                names = set(archive.namelist())
-        except zipfile.BadZipFile as error:
-            raise SegkitError(f"'{file}' is a damaged zip archive or workbook ({error}). Export it again.") from None
-        if names & {"xl/workbook.xml", "xl/workbook.bin", "content.xml"}:
-            return "workbook"
-        raise SegkitError(f"'{file}' is a zip archive, not a workbook. Unzip it and point transactions_path at "
-                          "the CSV, Parquet or Excel files inside.")
-    if head.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd")) or _is_text(head):
-        return "csv"
-    raise SegkitError(f"segkit cannot tell what kind of file '{file}' is: it is not text (CSV, plain or gzip or "
-                      "zstd compressed), Parquet or an Excel or OpenDocument workbook (it starts with bytes "
-                      f"{head[:4].hex(' ')}). Export the transactions in one of those formats.")
-
-
-def _is_text(head: bytes) -> bool:
-    """No NUL byte, except as half of the UTF-16 code units of text."""
-    return b"\x00" not in head or _utf16_order(head) is not None
-
-
-def _utf16_order(head: bytes) -> str | None:
-    """'le' or 'be' when the bytes are UTF-16 text (a byte-order mark, or mostly ASCII with NUL halves)."""
-    if head.startswith(b"\xff\xfe"):
-        return "le"
-    if head.startswith(b"\xfe\xff"):
-        return "be"
-    sample = head[:2048] if len(head) % 2 == 0 else head[:2047]
-    if len(sample) < 4:
-        return None
-    even_nuls, odd_nuls = sample[0::2].count(0), sample[1::2].count(0)
-    if odd_nuls > 0.9 * len(sample) / 2 and even_nuls == 0:
-        return "le"
-    if even_nuls > 0.9 * len(sample) / 2 and odd_nuls == 0:
-        return "be"
-    return None
-
-
 def workbook_cache(database: str) -> Path:
     """Where the sheets of a workbook input are cached: a folder beside the DuckDB file."""
     if database in ("", ":memory:"):
@@ -229,12 +165,12 @@ class _CsvHead:
 
 def _csv_head(file: str, settings: ReaderSettings) -> _CsvHead:
     with open(file, "rb") as handle:
-        raw = handle.read(_HEAD_BYTES)
+        raw = handle.read(HEAD_BYTES)
     compression = "gzip" if raw.startswith(b"\x1f\x8b") else "zstd" if raw.startswith(b"\x28\xb5\x2f\xfd") else "none"
     if compression == "gzip":
         try:
             with gzip.open(file) as handle:
-                raw = handle.read(_HEAD_BYTES)
+                raw = handle.read(HEAD_BYTES)
         except (OSError, EOFError) as error:
             raise SegkitError(f"'{file}' is not a readable gzip file ({error}). Compress it again, or export it "
                               "uncompressed.") from None
@@ -242,7 +178,7 @@ def _csv_head(file: str, settings: ReaderSettings) -> _CsvHead:
         return _CsvHead(compression, _encoding(settings.encoding) or "utf-8", None)
     encoding = _encoding(settings.encoding)
     if encoding is None:
-        order = _utf16_order(raw)
+        order = utf16_order(raw)
         if order == "be":
             raise SegkitError(f"'{file}' is UTF-16 big-endian text, which DuckDB does not read. Save it as UTF-8 "
                               "(or UTF-16 little-endian) and run again.")

@@ -2,8 +2,8 @@
 
 Each snapshot rebuilds the feature mart with var ``analysis_date`` set to the month start (features use
 only lines dated before it), refits with `run_clustering` (which keeps segment ids stable and stores the
-migration, see segkit.history), and reports drift of the new data against the previous model and the
-migration from it. The previous model is the run's previous run as segkit.history defines it: same
+migration), and reports drift of the new data against the previous model and the
+migration from it. The previous model is the run's previous run as segkit.lineage defines it: same
 features, algorithm and k, analysis date on or before the snapshot's, so with a fixed k each snapshot
 continues the one before and a series never compares against a later date.
 """
@@ -18,8 +18,9 @@ from typing import Any, Callable
 from segkit import engine
 from segkit.config import Settings
 from segkit.dbt_runner import run_dbt
+from segkit.drift import DriftReport
 from segkit.errors import SegkitError
-from segkit.history import DriftReport, MigrationSummary, summarize_migration
+from segkit.migration import MigrationSummary, summarize_migration
 
 
 @dataclass(frozen=True)
@@ -59,17 +60,13 @@ def run_snapshots(settings: Settings, start: date, end: date, dbt_vars: dict[str
         say(f"clustering as of {analysis_date}")
         run = run_clustering(settings, progress=None)
         with engine.connect(settings, read_only=True) as con:
-            # The run's own previous run (same features, algorithm and k, on or before this date): the one
-            # segkit.history matched against, and run.drift was measured against.
-            reference = con.execute("select any_value(previous_run_id) from segment_matches where run_id = ?",
-                                    [run.run_id]).fetchall()[0][0]
-            matches = tuple(con.execute("""select status, count(*) from segment_matches where run_id = ?
-                                           group by all order by status""", [run.run_id]).fetchall())
-            summary = (summarize_migration(con, reference, run.run_id, minimum=settings.min_segment_size)
-                       if reference else None)
+            # run.previous_run_id: the run it continues (same features, algorithm and k, on or before this
+            # date), which its ids were matched with and run.drift was measured against.
+            summary = (summarize_migration(con, run.previous_run_id, run.run_id, minimum=settings.min_segment_size)
+                       if run.previous_run_id else None)
         snapshots.append(Snapshot(analysis_date, run.run_id, run.chosen_k, run.n_customers,
                                   tuple((s.segment_id, s.name, s.customers) for s in run.segments),
-                                  matches, run.drift, summary))
+                                  tuple(run.matches.items()), run.drift, summary))
     return snapshots
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import re
-import fcntl
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator

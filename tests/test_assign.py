@@ -14,12 +14,14 @@ import pytest
 from click.testing import CliRunner
 from sklearn.neighbors import NearestCentroid
 
-from segkit.assign import load_model, score
+from segkit.assign import score
 from segkit.cli import cli
 from segkit.clustering import run_clustering
 from segkit.config import Settings, load_settings
 from segkit.dbt_runner import run_dbt
+from segkit.drift import check_drift
 from segkit.features import apply_transform
+from segkit.store import read_run
 from segkit.warehouse import connect
 from tests.conftest import DEMO_DATA, ROOT, dbt_build
 
@@ -55,7 +57,7 @@ def test_first_build_gives_an_empty_typed_scored_table(demo_db):
 
 def test_sql_scoring_agrees_with_scikit_learn_predict_for_every_customer(clustered_db):
     with connect(clustered_db, read_only=True) as con:
-        model = load_model(con)
+        model = read_run(con)
         rfm = con.execute("select * from customer_rfm order by customer_id").df()
         sql = con.execute("select * from customer_segments_scored order by customer_id").df()
         fitted = con.execute("select * from customer_segments order by customer_id").df()
@@ -69,12 +71,35 @@ def test_sql_scoring_agrees_with_scikit_learn_predict_for_every_customer(cluster
     assert list(sql["segment_name"]) == list(python["segment_name"])
     # A real scikit-learn estimator, not segkit's own score(): NearestCentroid fitted on the run's stored
     # centroids (one scaled row per segment id, so each class centroid is that row) predicts the nearest one.
-    X = apply_transform(model.parameters, rfm[list(model.features)].to_numpy(dtype=float))
+    X = apply_transform(model.transform, rfm[list(model.features)].to_numpy(dtype=float))
     assert np.isfinite(X).all() and X.shape == (len(rfm), len(model.features))
     with np.errstate(invalid="ignore"):  # one row per class: the within-class spread (unused here) is 0 / 0
         estimator = NearestCentroid().fit(model.centroids, np.asarray(model.segment_ids))
     np.testing.assert_array_equal(estimator.centroids_, model.centroids)
     np.testing.assert_array_equal(sql["segment_id"].to_numpy(), estimator.predict(X))
+
+
+
+def test_python_clustering_drift_and_dbt_score_every_demo_customer_alike(clustered_db):
+    """One SQL scores against a stored run (segkit.sql): `segkit assign`'s scoring, the assignment that
+    `segkit cluster` stored, drift's distances and the dbt model give the same segment and distance."""
+    with connect(clustered_db, read_only=True) as con:
+        run = read_run(con)
+        rfm = con.execute("select * from customer_rfm order by customer_id").df()
+        fitted = con.execute("""select customer_id, segment_id, distance_to_centroid from segment_assignment_history
+                                where run_id = ? order by customer_id""", [run.run_id]).df()
+        dbt = con.execute("""select customer_id, segment_id, distance_to_centroid from customer_segments_scored
+                             order by customer_id""").df()
+        drift = check_drift(con, run.run_id)
+    python = score(run, rfm)
+    assert list(python["customer_id"]) == list(fitted["customer_id"]) == list(dbt["customer_id"])
+    assert len(python) > 3_000 and python["segment_id"].nunique() == len(run.segment_ids)
+    for scored in (fitted, dbt):  # the same SQL: the very same numbers, not merely close ones
+        np.testing.assert_array_equal(python["segment_id"].to_numpy(), scored["segment_id"].to_numpy())
+        np.testing.assert_array_equal(python["distance_to_centroid"].to_numpy(),
+                                      scored["distance_to_centroid"].to_numpy())
+    assert drift.mean_distance == pytest.approx(python["distance_to_centroid"].mean(), rel=1e-12)
+    assert drift.reference_mean_distance == pytest.approx(fitted["distance_to_centroid"].mean(), rel=1e-12)
 
 
 def test_a_new_customer_gets_a_segment_from_dbt_build_alone(clustered_db, tmp_path):
@@ -94,7 +119,7 @@ def test_a_new_customer_gets_a_segment_from_dbt_build_alone(clustered_db, tmp_pa
                                 from customer_segments_scored""").fetchall()[0]
         customers = con.execute("select count(*) from customer_rfm").fetchall()[0][0]
         new = con.execute("select * from customer_segments_scored where customer_id = ?", [NEW_CUSTOMER]).df()
-        model = load_model(con)
+        model = read_run(con)
         features = con.execute("select * from customer_rfm where customer_id = ?", [NEW_CUSTOMER]).df()
     assert counts == (customers, customers, 1)
     assert len(new) == 1 and new["segment_id"].iloc[0] == score(model, features)["segment_id"].iloc[0]
@@ -108,7 +133,7 @@ def test_cli_assign_scores_one_customer_as_json(clustered_db):
     assert result.exit_code == 0, result.output
     answer = json.loads(result.output)
     with connect(clustered_db, read_only=True) as con:
-        model = load_model(con)
+        model = read_run(con)
     expected = score(model, pd.DataFrame([{"recency_days": 12, "frequency": 9, "monetary_total": 4200}]))
     assert answer["segment_id"] == int(expected["segment_id"].iloc[0])
     assert answer["assignment_method"] == "scored" and answer["run_id"] == model.run_id

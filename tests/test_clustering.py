@@ -11,7 +11,7 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from segkit import clustering, segments_io
+from segkit import clustering, sql, store
 from segkit.config import Settings
 from segkit.errors import SegkitError
 from segkit.feature_pipeline import build_pipeline, transform_parameters
@@ -130,9 +130,9 @@ def test_sql_assignment_equals_kmeans_predict_for_every_row(planted_db):
     pipeline = build_pipeline(features, (0.01, 0.99))
     X = pipeline.fit_transform(frame[features].to_numpy(dtype=float))
     model = KMeans(n_clusters=5, n_init=2, random_state=1).fit(X)
-    sql = clustering.assignment_sql(transform_parameters(pipeline, features), model.cluster_centers_)
+    assignment = sql.nearest_segment_sql(transform_parameters(pipeline, features), model.cluster_centers_)
     with connect(path, read_only=True) as con:
-        assigned = con.execute(f"select * from ({sql}) order by customer_id").df()
+        assigned = con.execute(f"select * from ({assignment}) order by customer_id").df()
     np.testing.assert_array_equal(assigned["segment_id"].to_numpy() - 1, model.predict(X))
     expected_distance = np.linalg.norm(X - model.cluster_centers_[model.predict(X)], axis=1)
     np.testing.assert_allclose(assigned["distance_to_centroid"], expected_distance, rtol=1e-9, atol=1e-9)
@@ -173,7 +173,7 @@ def test_failure_while_writing_leaves_previous_results_intact(planted_db, monkey
     def fail(*args, **kwargs):
         raise RuntimeError("injected failure")
 
-    monkeypatch.setattr(segments_io, "_append", fail)  # after customer_segments was replaced in the transaction
+    monkeypatch.setattr(store, "insert_rows", fail)  # after customer_segments was replaced in the transaction
     with pytest.raises(RuntimeError, match="injected"):
         clustering.run_clustering(settings_for(path, k=3))
     pd.testing.assert_frame_equal(segments(path), before)

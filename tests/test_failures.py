@@ -15,7 +15,7 @@ import pytest
 from segkit.config import load_settings
 from segkit.dbt_runner import run_dbt
 from segkit.errors import SegkitError
-from segkit.segments_io import HISTORY_TABLES
+from segkit.store import RUN_TABLES
 from tests.conftest import ROOT, SEGKIT, dbt_build, segkit, segkit_environment, snapshot
 
 KILLS = 5
@@ -51,7 +51,7 @@ def assert_consistent(db_path: Path) -> set[str]:
     with duckdb.connect(str(db_path)) as con:  # read-write: replays any write-ahead log, as the next run would
         ids = run_ids(con)
         runs = ids["cluster_runs"]
-        for table in HISTORY_TABLES:
+        for table in RUN_TABLES:
             assert ids[table] == runs, table
         for table, found in ids.items():
             assert found <= runs, table
@@ -176,5 +176,5 @@ def test_a_dbt_build_during_segkit_cluster_never_leaves_segments_fitted_on_the_o
             "written; run segkit cluster again") in first_err
     after = snapshot(clustered_copy)
     assert after["customer_rfm"] != before["customer_rfm"]  # the build landed
-    for table in ("customer_segments", *HISTORY_TABLES):
+    for table in ("customer_segments", *RUN_TABLES):
         assert after[table] == before[table], table

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from segkit.feature_pipeline import build_pipeline, transform_parameters
-from segkit.features import scaled_sql, unscale
+from segkit.features import unscale
+from segkit.sql import scaled_sql
 
 FEATURES = ["recency_days", "frequency", "monetary_total", "return_rate"]
 

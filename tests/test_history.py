@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from segkit import history
+from segkit import drift, lineage, store
 from segkit.cli import cli
 from segkit.clustering import run_clustering
 from segkit.config import Settings
 from segkit.errors import SegkitError
 from segkit.features import apply_transform
+from segkit.migration import summarize_migration
 from segkit.report import build_report_model
 from segkit.snapshots import month_starts
 from segkit.warehouse import connect
@@ -56,7 +57,7 @@ def test_matching_segments_keep_their_ids_and_names(two_runs):
     assert len(matched) >= 4
     assert (matched["segment_id"] == matched["previous_segment_id"]).all()
     assert (matched["segment_name"] == matched["previous_segment_name"]).all()
-    assert (matched["distance"] <= history.Thresholds().match_threshold).all()
+    assert (matched["distance"] <= drift.Thresholds().match_threshold).all()
     # Each kept id is the optimal one-to-one pairing of centroids in the new run's scaled space.
     with connect(db, read_only=True) as con:
         transform = con.execute("select * from feature_transform where run_id = ? order by feature_order",
@@ -84,8 +85,8 @@ def test_migration_balances_with_the_customers_in_both_runs(two_runs):
     assert migration["customers"].sum() == both["customers"].iloc[0] > 2_000
     assert float(migration["revenue"].sum()) == pytest.approx(float(both["revenue"].iloc[0]))
     with connect(db, read_only=True) as con:
-        again = history.migration(con, first, second)
-        summary = history.summarize_migration(con, first, second)
+        again = store.migration(con, first, second)
+        summary = summarize_migration(con, first, second)
     assert again["customers"].sum() == migration["customers"].sum()
     assert summary.stayed + summary.moved == summary.customers_in_both == int(summary.matrix.to_numpy().sum())
     # Customers whose first purchase is after EARLIER are only in the second run.
@@ -186,15 +187,15 @@ def test_a_run_on_an_earlier_date_never_takes_a_later_run_as_its_previous_run(tw
                      [between])["reference_run_id"]) == {first}
     features = fast_settings(db).features
     with connect(db, read_only=True) as con:  # a rerun on the same date continues the latest run of that date
-        assert history.previous_run(con, features, "kmeans", 5, date(2011, 9, 1)) == between
-        assert history.previous_run(con, features, "kmeans", 5, date(2011, 5, 31)) is None
-        assert history.previous_run(con, features, "kmeans", 5, None) == second
+        assert lineage.previous_run(con, features, "kmeans", 5, date(2011, 9, 1)) == between
+        assert lineage.previous_run(con, features, "kmeans", 5, date(2011, 5, 31)) is None
+        assert lineage.previous_run(con, features, "kmeans", 5, None) == second
 
 
 def test_unchanged_data_shows_no_drift(two_runs):
     db, _, second = two_runs
     with connect(db, read_only=True) as con:
-        report = history.check_drift(con, second)
+        report = drift.check_drift(con, second)
     assert not report.refit_advised and "No significant drift" in report.message
     assert [d.psi for d in report.features] == [0.0, 0.0, 0.0]
     assert report.distance_ratio == pytest.approx(1.0)
@@ -206,7 +207,7 @@ def test_drifted_data_triggers_the_refit_warning(two_runs, tmp_path):
     with connect(db) as con:  # a year without orders, and spend shrunk: the customers the model knew have moved
         con.execute("""update customer_rfm set recency_days = recency_days + 365,
                        monetary_total = cast(monetary_total * 0.2 + 0.01 as decimal(18, 2))""")
-        report = history.check_drift(con, two_runs[2])
+        report = drift.check_drift(con, two_runs[2])
     assert report.refit_advised and "A refit is advisable" in report.message
     assert {d.feature for d in report.features if d.exceeds_threshold} >= {"recency_days", "monetary_total"}
     result = CliRunner().invoke(cli, ["drift", "--json"], env={"SEGKIT_DB": str(db)})
@@ -220,8 +221,8 @@ def test_drifted_data_triggers_the_refit_warning(two_runs, tmp_path):
 
 
 def test_psi_and_month_starts():
-    assert history.population_stability_index(np.full(10, 0.1), np.full(10, 0.1)) == 0.0
-    assert history.population_stability_index([0.5, 0.5], [0.9, 0.1]) > 0.25
+    assert drift.population_stability_index(np.full(10, 0.1), np.full(10, 0.1)) == 0.0
+    assert drift.population_stability_index([0.5, 0.5], [0.9, 0.1]) > 0.25
     assert [str(d) for d in month_starts(pd.Timestamp("2010-11-15").date(), pd.Timestamp("2011-02-01").date())] == \
         ["2010-11-01", "2010-12-01", "2011-01-01", "2011-02-01"]
 

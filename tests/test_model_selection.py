@@ -9,7 +9,8 @@ import pytest
 from sklearn.metrics import silhouette_score
 
 from segkit.clustering import fit_centroids
-from segkit.model_selection import KScore, choose_k, find_knee, nearest_centroid, sampled_silhouettes, scan_k
+from segkit.model_selection import choose_k, find_knee, nearest_centroid, sampled_silhouettes, scan_k
+from segkit.store import KScore
 
 
 def blobs(k: int = 4, per_blob: int = 200, seed: int = 0) -> np.ndarray:

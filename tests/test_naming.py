@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from segkit.errors import SegkitError
-from segkit.naming import (describe_segment, is_slipping_away, load_name_rules, load_recommendation_rules, money,
+from segkit.formatting import money
+from segkit.naming import (describe_segment, is_slipping_away, load_name_rules, load_recommendation_rules,
                            name_segments, recommend)
 
 POPULATION = pd.Series({

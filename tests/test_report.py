@@ -14,8 +14,10 @@ import pytest
 from segkit.config import Settings
 from segkit.errors import SegkitError
 from segkit.clustering import run_clustering
-from segkit.history import migration
-from segkit.report import Table, build_report_model, render_report, suppress_counts, write_report
+from segkit.report import build_report_model, render_report, write_report
+from segkit.report.privacy import suppress_counts
+from segkit.report.view import Table
+from segkit.store import migration
 from segkit.warehouse import connect
 
 SECTION_IDS = ("summary", "segments", "sizes", "profiles", "customers-map", "choosing-k", "rfm-grid", "crosstab",

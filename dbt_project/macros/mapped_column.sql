@@ -7,7 +7,3 @@
         cast(null as {{ dbt.type_string() }})
     {%- endif -%}
 {%- endmacro %}
-
-{% macro is_mapped(name) -%}
-    {{- 'true' if var('columns').get(name) else 'false' -}}
-{%- endmacro %}

@@ -1,0 +1,53 @@
+"""Segment profiles: size, revenue and the typical customer of each segment of the run being written.
+
+They are measured in SQL on the staged assignment (segkit.store.ASSIGNMENT) and the feature mart, so no
+per-customer row leaves the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+from segkit.feature_mart import FEATURE_TABLE
+from segkit.store import ASSIGNMENT
+from segkit.warehouse import quote_identifier
+
+PROFILE_STATS = ("recency_days", "frequency", "monetary_total")
+
+
+def profile_segments(con, features: Sequence[str]) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """Segment profiles (indexed by segment_id), the same stats for all customers, and per-feature profiles."""
+    stats = ", ".join(
+        f"cast(median({q}) as double) as median_{c}, cast(avg({q}) as double) as mean_{c}"
+        for c, q in zip(PROFILE_STATS, map(quote_identifier, PROFILE_STATS))
+    )
+    joined = f"{ASSIGNMENT} as a join {FEATURE_TABLE} as r using (customer_id)"
+    profiles = con.execute(f"""
+        select a.segment_id, count(*) as customers, cast(sum(r.monetary_total) as double) as revenue, {stats}
+        from {joined} group by a.segment_id order by a.segment_id
+    """).df().set_index("segment_id")
+    population = con.execute(f"select {stats} from {FEATURE_TABLE}").df().iloc[0]
+    profiles.insert(1, "customer_share", profiles["customers"] / profiles["customers"].sum())
+    profiles.insert(3, "revenue_share", profiles["revenue"] / profiles["revenue"].sum())
+    profiles = profiles[["customers", "customer_share", "revenue", "revenue_share",
+                         *(f"{kind}_{c}" for c in PROFILE_STATS for kind in ("median", "mean"))]]
+
+    long = "(" + " union all ".join(
+        f"select a.segment_id, '{feature}' as feature, cast({quote_identifier(feature)} as double) as value "
+        f"from {joined}" for feature in features) + ") as feature_values"
+    feature_profiles = con.execute(f"""
+        with by_segment as (
+            select segment_id, feature, avg(value) as mean, median(value) as median from {long} group by all
+        ),
+        overall as (
+            select feature, avg(value) as population_mean, median(value) as population_median
+            from {long} group by all
+        )
+        select segment_id, feature, mean, median, population_mean, population_median,
+            mean / nullif(population_mean, 0) as index_vs_population
+        from by_segment join overall using (feature)
+        order by segment_id, feature
+    """).df()
+    return profiles, population, feature_profiles

@@ -1,0 +1,303 @@
+"""segkit's own tables: their definitions, the write of a run in one transaction, and the read of a run.
+
+``customer_segments`` holds the latest run only (replaced by each run). Every other table keeps every run:
+keyed by run_id, or for ``segment_migration`` by the run and its previous run. A run is written inside
+`transaction`, so a failure anywhere leaves the previous results intact (Spark has no transactions: see the
+README). `read_run` reads a run back as one record, `StoredRun`; `latest_run_id` says which run is the latest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+
+from segkit import sql
+from segkit.errors import SegkitError
+from segkit.warehouse import require_table, table_exists
+
+CLUSTER_HINT = "Run `segkit cluster` first."
+ASSIGNMENT = "segkit_assignment"  # temporary: the run's segment per customer, staged inside the write transaction
+
+TABLES = {
+    "customer_segments": """customer_id varchar, segment_id integer, segment_name varchar,
+        distance_to_centroid double, run_id varchar, is_in_fit_sample boolean""",
+    "cluster_runs": """run_id varchar primary key, created_at timestamp, analysis_date date, algorithm varchar,
+        features varchar, settings varchar, chosen_k integer, k_reason varchar, metrics varchar,
+        n_customers integer, n_fit_sample integer, data_fingerprint varchar, library_versions varchar,
+        warnings varchar""",
+    "k_selection": """run_id varchar, k integer, inertia double, silhouette double, davies_bouldin double,
+        calinski_harabasz double, stability_ari double, is_knee boolean, is_chosen boolean""",
+    "feature_transform": """run_id varchar, feature varchar, feature_order integer, log_transform boolean,
+        clip_lower double, clip_upper double, center double, scale double""",
+    "segment_centroids": """run_id varchar, segment_id integer, segment_name varchar, feature varchar,
+        feature_order integer, value double, value_scaled double""",
+    "segment_profiles": """run_id varchar, segment_id integer, segment_name varchar, customers integer,
+        customer_share double, revenue double, revenue_share double, median_recency_days double,
+        median_frequency double, median_monetary_total double, mean_recency_days double, mean_frequency double,
+        mean_monetary_total double""",
+    "segment_feature_profiles": """run_id varchar, segment_id integer, feature varchar, mean double, median double,
+        population_mean double, population_median double, index_vs_population double, z_score double""",
+    "segment_assignment_history": """run_id varchar, customer_id varchar, segment_id integer, segment_name varchar,
+        distance_to_centroid double, analysis_date date, monetary_total decimal(18,2)""",
+    "segment_matches": """run_id varchar, previous_run_id varchar, segment_id integer, segment_name varchar,
+        previous_segment_id integer, previous_segment_name varchar, distance double, status varchar""",
+    "feature_reference_bins": """run_id varchar, feature varchar, feature_order integer, bin integer,
+        lower_edge double, upper_edge double, reference_share double""",
+    "drift_checks": """run_id varchar, reference_run_id varchar, analysis_date date, reference_analysis_date date,
+        feature varchar, statistic varchar, value double, threshold double, exceeds_threshold boolean""",
+    "segment_migration": """from_run_id varchar, to_run_id varchar, from_segment_id integer,
+        from_segment_name varchar, to_segment_id integer, to_segment_name varchar, customers integer,
+        revenue decimal(18,2)""",
+}
+# The tables with rows for every run (drift_checks and segment_migration only have them for a run that has a
+# previous run to compare with).
+RUN_TABLES = ("cluster_runs", "k_selection", "feature_transform", "segment_centroids", "segment_profiles",
+              "segment_feature_profiles", "segment_assignment_history", "segment_matches", "feature_reference_bins")
+
+# Customers and revenue moving from each segment of one run to each segment of another: the customers in both
+# runs, and the revenue of the FROM run (what moved with them).
+MIGRATION_SQL = """
+    select f.run_id as from_run_id, t.run_id as to_run_id,
+        f.segment_id as from_segment_id, f.segment_name as from_segment_name,
+        t.segment_id as to_segment_id, t.segment_name as to_segment_name,
+        cast(count(*) as integer) as customers, cast(sum(f.monetary_total) as decimal(18, 2)) as revenue
+    from segment_assignment_history as f
+    join segment_assignment_history as t on t.customer_id = f.customer_id
+    where f.run_id = $from_run_id and t.run_id = $to_run_id
+    group by all
+    order by from_segment_id, to_segment_id
+"""
+
+
+@dataclass(frozen=True)
+class KScore:
+    """One row of table k_selection (without run_id)."""
+
+    k: int
+    inertia: float
+    silhouette: float
+    davies_bouldin: float
+    calinski_harabasz: float
+    stability_ari: float
+    is_knee: bool = False
+    is_chosen: bool = False
+
+
+@dataclass(frozen=True)
+class SegmentSummary:
+    segment_id: int
+    name: str
+    customers: int
+    customer_share: float
+    revenue_share: float
+
+
+@dataclass(frozen=True, eq=False)
+class StoredRun:
+    """One run as stored: its row of cluster_runs, its model (transform and centroids), its segments and k scan."""
+
+    run_id: str
+    created_at: datetime | None       # UTC
+    analysis_date: date | None
+    algorithm: str
+    features: tuple[str, ...]
+    settings: dict[str, Any]
+    chosen_k: int
+    k_reason: str
+    metrics: dict[str, Any]
+    n_customers: int
+    n_fit_sample: int
+    data_fingerprint: str
+    library_versions: dict[str, str]
+    warnings: tuple[str, ...]
+    previous_run_id: str | None       # the run it continues (segment_matches), None for a fresh lineage
+    matches: dict[str, int]           # its segments per match status: matched, new, disappeared
+    transform: pd.DataFrame           # its rows of feature_transform, in feature order
+    segment_ids: tuple[int, ...]      # every segment of the model, ascending
+    segment_names: tuple[str, ...]
+    centroids: np.ndarray             # scaled units (value_scaled): row i is segment_ids[i], columns in feature order
+    centroid_values: np.ndarray       # the same centroids in original units (value)
+    profiles: pd.DataFrame            # its rows of segment_profiles, indexed by segment_id (segments with customers)
+    segments: tuple[SegmentSummary, ...]
+    k_selection: tuple[KScore, ...]
+
+
+def latest_run_id(con) -> str | None:
+    """The latest run (see segkit/sql/stored_run.sql), or None when no run is stored."""
+    if not table_exists(con, "cluster_runs"):
+        return None
+    rows = con.execute(sql.latest_runs_sql()).fetchall()
+    return rows[0][0] if rows else None
+
+
+def read_run(con, run_id: str | None = None) -> StoredRun:
+    """A stored run (the latest when run_id is None) as one record; a clear message when there is none."""
+    for table in ("cluster_runs", "feature_transform", "segment_centroids", "segment_profiles", "k_selection"):
+        require_table(con, table, CLUSTER_HINT)
+    frame = con.execute("select * from cluster_runs where run_id = ?", [run_id or latest_run_id(con)]).df()
+    if frame.empty:
+        if run_id:
+            recent = [row[0] for row in con.execute(sql.latest_runs_sql(5)).fetchall()]
+            raise SegkitError(f"There is no run {run_id!r} in cluster_runs. Recent runs: "
+                              f"{', '.join(recent) or 'none'}. Pick one of them, or leave out the run id for the latest.")
+        raise SegkitError(f"cluster_runs is empty: no segmentation has been stored yet. {CLUSTER_HINT}")
+    row = frame.iloc[0]
+    run_id = str(row["run_id"])
+    transform = _rows(con, "feature_transform", run_id, "feature_order")
+    centroids = con.execute("select segment_id, segment_name, feature, value, value_scaled from segment_centroids "
+                            "where run_id = ?", [run_id]).df()
+    features = list(transform["feature"])
+    wide = {column: centroids.pivot(index="segment_id", columns="feature", values=column).sort_index()[features]
+            for column in ("value", "value_scaled")}
+    names = centroids.drop_duplicates("segment_id").set_index("segment_id")["segment_name"]
+    profiles = _rows(con, "segment_profiles", run_id, "segment_id").set_index("segment_id")
+    k_rows = _rows(con, "k_selection", run_id, "k")
+    previous_run_id, matches = _matches(con, run_id)
+    return StoredRun(
+        run_id=run_id,
+        created_at=None if pd.isna(row["created_at"]) else pd.Timestamp(row["created_at"]).to_pydatetime(),
+        analysis_date=None if pd.isna(row["analysis_date"]) else pd.Timestamp(row["analysis_date"]).date(),
+        algorithm=str(row["algorithm"] or ""),
+        features=tuple(_json(row["features"], [])),
+        settings=_json(row["settings"], {}),
+        chosen_k=int(row["chosen_k"]),
+        k_reason=str(row["k_reason"] or ""),
+        metrics=_json(row["metrics"], {}),
+        n_customers=int(row["n_customers"] or 0),
+        n_fit_sample=int(row["n_fit_sample"] or 0),
+        data_fingerprint=str(row["data_fingerprint"] or ""),
+        library_versions={str(k): str(v) for k, v in _json(row["library_versions"], {}).items()},
+        warnings=tuple(_json(row["warnings"], [])),
+        previous_run_id=previous_run_id,
+        matches=matches,
+        transform=transform,
+        segment_ids=tuple(int(i) for i in wide["value"].index),
+        segment_names=tuple(str(names[i]) for i in wide["value"].index),
+        centroids=wide["value_scaled"].to_numpy(dtype=float),
+        centroid_values=wide["value"].to_numpy(dtype=float),
+        profiles=profiles,
+        segments=tuple(SegmentSummary(int(i), str(p.segment_name), int(p.customers), float(p.customer_share),
+                                      float(p.revenue_share)) for i, p in profiles.iterrows()),
+        k_selection=tuple(KScore(int(r.k), float(r.inertia), float(r.silhouette), float(r.davies_bouldin),
+                                 float(r.calinski_harabasz), float(r.stability_ari), bool(r.is_knee),
+                                 bool(r.is_chosen)) for r in k_rows.itertuples()),
+    )
+
+
+def _rows(con, table: str, run_id: str, order: str) -> pd.DataFrame:
+    return con.execute(f"select * from {table} where run_id = ? order by {order}", [run_id]).df().drop(columns="run_id")
+
+
+def _matches(con, run_id: str) -> tuple[str | None, dict[str, int]]:
+    """The run's previous run, and its segments per match status."""
+    if not table_exists(con, "segment_matches"):
+        return None, {}
+    rows = con.execute("select status, count(*), any_value(previous_run_id) from segment_matches where run_id = ? "
+                       "group by all order by status", [run_id]).fetchall()
+    previous = next((previous for _, _, previous in rows if previous is not None), None)
+    return previous, {status: int(n) for status, n, _ in rows}
+
+
+def _json(text: Any, default: Any) -> Any:
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return default
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return default
+
+
+def migration(con, from_run_id: str, to_run_id: str) -> pd.DataFrame:
+    """Customers and revenue moving from each segment of one stored run to each segment of another (any two)."""
+    return con.execute(MIGRATION_SQL, {"from_run_id": from_run_id, "to_run_id": to_run_id}).df()
+
+
+def new_run_id(con, fingerprint: str, created_at: datetime) -> str:
+    """UTC time + 8 hex of the data fingerprint; a second run in the same second gets a -2, -3 ... suffix."""
+    base = f"{created_at.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{fingerprint[:8]}"
+    run_id, n = base, 1
+    while _run_id_taken(con, run_id):
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def _run_id_taken(con, run_id: str) -> bool:
+    if not table_exists(con, "cluster_runs"):
+        return False
+    return bool(con.execute("select count(*) from cluster_runs where run_id = ?", [run_id]).fetchone()[0])
+
+
+@contextmanager
+def transaction(con) -> Iterator[None]:
+    """One transaction on con: committed if the block succeeds, rolled back otherwise (on DuckDB; Spark has none)."""
+    con.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
+def stage_assignment(con, assignment_sql: str, fit_customer_ids: pd.Series) -> None:
+    """Materialise every customer's segment (from assignment_sql) as the temporary table ASSIGNMENT, flagging the
+    fit sample; `write_run` stores it."""
+    con.register("segkit_fit_ids", pd.DataFrame({"customer_id": fit_customer_ids}))
+    con.execute(f"""
+        create or replace temp table {ASSIGNMENT} as
+        select assigned.customer_id, assigned.segment_id, assigned.distance_to_centroid,
+            fit.customer_id is not null as is_in_fit_sample
+        from ({assignment_sql}) as assigned
+        left join segkit_fit_ids as fit on fit.customer_id = assigned.customer_id
+    """)
+    con.unregister("segkit_fit_ids")
+
+
+def write_run(con, run_id: str, names: Mapping[int, str], tables: Mapping[str, pd.DataFrame],
+              previous_run_id: str | None, customers: str = "customer_rfm") -> None:
+    """Write a run (inside the caller's `transaction`): replace customer_segments, append every other table.
+
+    tables: the rows, without run_id, of every table keyed by run_id that is not per customer; the customers'
+    rows come from the staged ASSIGNMENT (and their analysis date and monetary_total from `customers`), and
+    segment_migration from the previous run's rows and this run's.
+    """
+    for table, columns in TABLES.items():
+        if table != "customer_segments":
+            con.execute(f"create table if not exists {table} ({columns})")
+    con.register("segkit_names", pd.DataFrame({"segment_id": list(names), "segment_name": list(names.values())}))
+    con.execute("drop table if exists customer_segments")
+    con.execute(f"create table if not exists customer_segments ({TABLES['customer_segments']})")
+    con.execute(f"""
+        insert into customer_segments by name
+        select a.customer_id, cast(a.segment_id as integer) as segment_id, n.segment_name,
+            a.distance_to_centroid, cast(? as varchar) as run_id, a.is_in_fit_sample
+        from {ASSIGNMENT} as a join segkit_names as n using (segment_id)
+        order by a.customer_id
+    """, [run_id])
+    con.unregister("segkit_names")
+    for table, rows in tables.items():
+        insert_rows(con, table, rows.assign(run_id=run_id))
+    con.execute(f"""
+        insert into segment_assignment_history by name
+        select ? as run_id, s.customer_id, s.segment_id, s.segment_name, s.distance_to_centroid,
+            r.analysis_date, r.monetary_total
+        from customer_segments as s join {customers} as r using (customer_id)
+    """, [run_id])
+    if previous_run_id is not None:
+        con.execute(f"insert into segment_migration by name {MIGRATION_SQL}",
+                    {"from_run_id": previous_run_id, "to_run_id": run_id})
+
+
+def insert_rows(con, table: str, rows: pd.DataFrame) -> None:
+    """Append a DataFrame to a table, matching columns by name."""
+    con.register("segkit_rows", rows)
+    con.execute(f"insert into {table} by name select * from segkit_rows")
+    con.unregister("segkit_rows")
