@@ -40,8 +40,41 @@
     {{ return(adapter.dispatch('try_cast_number', 'segkit')(expression)) }}
 {%- endmacro %}
 
+{#- Plain numbers take the fast cast; the rest must match number_format() in full: the sign and digits are kept,
+    the grouping characters dropped, the decimal mark made a point. NaN and infinity never parse. -#}
 {% macro default__try_cast_number(expression) -%}
-    try_cast({{ expression }} as decimal(18, 4))
+    {%- set format = number_format() -%}
+    {%- set pattern = sql_string(format.pattern) -%}
+    {%- set digits = "translate(regexp_replace(" ~ expression ~ ", " ~ pattern ~ ", " ~ regex_groups('1', '2') ~ "), "
+                     ~ sql_string(format.grouping) ~ ", '')" -%}
+    coalesce(
+        {%- if format.decimal == '.' %}
+        try_cast({{ expression }} as decimal(18, 4)),
+        {%- else %}
+        case when {{ expression }} not like '%.%' then try_cast(replace({{ expression }}, ',', '.') as decimal(18, 4)) end,
+        {%- endif %}
+        case when {{ regex_matches_in_full(expression, pattern) }} then
+            try_cast({{ digits if format.decimal == '.' else 'replace(' ~ digits ~ ", ',', '.')" }} as decimal(18, 4))
+        end
+    )
+{%- endmacro %}
+
+{#- A replacement string for regexp_replace made of the numbered groups, e.g. '\1\2'. -#}
+{% macro regex_groups(first, second) -%}
+    {{ return(adapter.dispatch('regex_groups', 'segkit')(first, second)) }}
+{%- endmacro %}
+
+{% macro default__regex_groups(first, second) -%}
+    '\{{ first }}\{{ second }}'
+{%- endmacro %}
+
+{#- True when the whole of expression matches pattern (a pattern anchored with ^ and $). -#}
+{% macro regex_matches_in_full(expression, pattern) -%}
+    {{ return(adapter.dispatch('regex_matches_in_full', 'segkit')(expression, pattern)) }}
+{%- endmacro %}
+
+{% macro default__regex_matches_in_full(expression, pattern) -%}
+    regexp_full_match({{ expression }}, {{ pattern }})
 {%- endmacro %}
 
 {#- How numbers written as text are read (vars decimal_separator and thousands_separator): the regular expression a

@@ -19,25 +19,6 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Plain numbers take the fast cast; the rest must match number_format() in full: the sign and digits are kept,
-    the grouping characters dropped, the decimal mark made a point. NaN and infinity never parse. -#}
-{% macro duckdb__try_cast_number(expression) -%}
-    {%- set format = number_format() -%}
-    {%- set pattern = sql_string(format.pattern) -%}
-    {%- set digits = "translate(regexp_replace(" ~ expression ~ ", " ~ pattern ~ ", '\\1\\2'), "
-                     ~ sql_string(format.grouping) ~ ", '')" -%}
-    coalesce(
-        {%- if format.decimal == '.' %}
-        try_cast({{ expression }} as decimal(18, 4)),
-        {%- else %}
-        case when {{ expression }} not like '%.%' then try_cast(replace({{ expression }}, ',', '.') as decimal(18, 4)) end,
-        {%- endif %}
-        case when regexp_full_match({{ expression }}, {{ pattern }}) then
-            try_cast({{ digits if format.decimal == '.' else 'replace(' ~ digits ~ ", ',', '.')" }} as decimal(18, 4))
-        end
-    )
-{%- endmacro %}
-
 {% macro duckdb__hash_function() -%}
     hash
 {%- endmacro %}

@@ -114,23 +114,13 @@
     `{{ name | string | replace('`', '``') }}`
 {%- endmacro %}
 
-{#- The same numbers as duckdb__try_cast_number (number_format() in full). Spark's rlike finds rather than matches
-    (the pattern is anchored), its regex groups are $1, and sql_string doubles the backslashes for its literals. -#}
-{% macro spark__try_cast_number(expression) -%}
-    {%- set format = number_format() -%}
-    {%- set pattern = sql_string(format.pattern) -%}
-    {%- set digits = "translate(regexp_replace(" ~ expression ~ ", " ~ pattern ~ ", '$1$2'), "
-                     ~ sql_string(format.grouping) ~ ", '')" -%}
-    coalesce(
-        {%- if format.decimal == '.' %}
-        try_cast({{ expression }} as decimal(18, 4)),
-        {%- else %}
-        case when {{ expression }} not like '%.%' then try_cast(replace({{ expression }}, ',', '.') as decimal(18, 4)) end,
-        {%- endif %}
-        case when {{ expression }} rlike {{ pattern }} then
-            try_cast({{ digits if format.decimal == '.' else 'replace(' ~ digits ~ ", ',', '.')" }} as decimal(18, 4))
-        end
-    )
+{#- Spark's regex groups are $1, and its rlike finds rather than matches (number_format's pattern is anchored). -#}
+{% macro spark__regex_groups(first, second) -%}
+    '${{ first }}${{ second }}'
+{%- endmacro %}
+
+{% macro spark__regex_matches_in_full(expression, pattern) -%}
+    {{ expression }} rlike {{ pattern }}
 {%- endmacro %}
 
 {#- Spark's hash() has only 32 bits; xxhash64 has 64. -#}
