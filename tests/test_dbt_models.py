@@ -110,6 +110,7 @@ def other_layout(tmp_path_factory):
     return folder, other, columns
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("file_name", ["sales.csv", "sales.parquet"])
 def test_a_different_layout_runs_through_configuration_alone(other_layout, tmp_path, file_name):
     folder, other, columns = other_layout
@@ -122,6 +123,7 @@ def test_a_different_layout_runs_through_configuration_alone(other_layout, tmp_p
     assert_features_match(db_path, lines)
 
 
+@pytest.mark.slow
 def test_analysis_date_var_sets_the_point_in_time(demo_db, tmp_path):
     db_path = dbt_build(tmp_path / "asof.duckdb", analysis_date="2011-01-01")
     rfm = query(db_path, "select * from customer_rfm")
@@ -131,17 +133,20 @@ def test_analysis_date_var_sets_the_point_in_time(demo_db, tmp_path):
     assert summary["after_analysis_date"] > 0
 
 
+@pytest.mark.slow
 def test_missing_input_file_gives_a_clear_error(tmp_path):
     with pytest.raises(SegkitError, match="no input file matches transactions_path"):
         dbt_build(tmp_path / "x.duckdb", transactions_path=str(tmp_path / "nope.csv"))
 
 
+@pytest.mark.slow
 def test_wrong_columns_give_a_clear_error(tmp_path):
     (tmp_path / "wrong.csv").write_text("a,b\n1,2\n")
     with pytest.raises(SegkitError, match="has no column 'Customer ID'.*Columns found: a, b"):
         dbt_build(tmp_path / "x.duckdb", transactions_path=str(tmp_path / "wrong.csv"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", ["", "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"])
 def test_empty_or_header_only_file_gives_a_clear_error(tmp_path, content):
     (tmp_path / "empty.csv").write_text(content)
@@ -149,6 +154,7 @@ def test_empty_or_header_only_file_gives_a_clear_error(tmp_path, content):
         dbt_build(tmp_path / "x.duckdb", transactions_path=str(tmp_path / "empty.csv"))
 
 
+@pytest.mark.slow
 def test_dates_the_format_cannot_read_give_a_clear_error(tmp_path):
     (tmp_path / "dates.csv").write_text("Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
                                         "1,A,x,1,01/12/2010 08:26,2.5,13085.0,UK\n")
@@ -156,6 +162,7 @@ def test_dates_the_format_cannot_read_give_a_clear_error(tmp_path):
         dbt_build(tmp_path / "x.duckdb", transactions_path=str(tmp_path / "dates.csv"))
 
 
+@pytest.mark.slow
 def test_a_typed_date_column_parses_whatever_the_text_format(tmp_path):
     raw = pd.read_csv(DEMO_DATA, dtype=str, keep_default_na=False).head(2000)
     with duckdb.connect() as con:

@@ -24,6 +24,8 @@ from segkit.snapshots import month_starts
 from segkit.warehouse import connect
 from tests.conftest import ROOT, dbt_build
 
+pytestmark = pytest.mark.slow
+
 EARLIER = "2011-06-01"
 
 

@@ -151,6 +151,7 @@ REAL_BUILD_CASES = ("prices_with_symbols_and_separators", "duplicate_files_in_a_
                     "no_valid_line_at_all")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", REAL_BUILD_CASES)
 def test_bad_lines_through_the_real_dbt_build_and_its_data_tests(tmp_path, name):
     case = REJECTED_CASES[name]
@@ -195,6 +196,7 @@ STOPPED_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("files, extra_vars, words", STOPPED_CASES.values(), ids=STOPPED_CASES.keys())
 def test_unusable_input_stops_with_a_message_and_leaves_results_untouched(previous_results, tmp_path, files,
                                                                           extra_vars, words):
@@ -234,6 +236,7 @@ CLUSTER_STOPS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lines, options, words", CLUSTER_STOPS.values(), ids=CLUSTER_STOPS.keys())
 def test_too_little_to_cluster_stops_clearly_and_keeps_the_previous_run(previous_results, tmp_path, lines, options,
                                                                         words):
@@ -251,6 +254,7 @@ def test_too_little_to_cluster_stops_clearly_and_keeps_the_previous_run(previous
         assert after[table] == before[table], table
 
 
+@pytest.mark.slow
 def test_a_feature_with_zero_variance_still_clusters_on_the_others(previous_results, tmp_path):
     db_path, before = previous_results
     dbt_build(db_path, transactions_path=str(build_input(tmp_path, zero_variance_frequency(24))),
