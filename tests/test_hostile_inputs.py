@@ -180,7 +180,8 @@ def previous_results(clustered_db, tmp_path) -> tuple[Path, dict[str, list]]:
 STOPPED_CASES = {
     # name: (files, vars besides transactions_path, words the message must contain)
     "missing_column": ({"t.csv": csv(*good_lines(2)).replace(",Customer ID,", ",Other,")}, {},
-                       ["t.csv", "no column 'Customer ID'", "mapped to customer_id", "Fix the mapping"]),
+                       ["t.csv", "no column 'Customer ID'", "mapped to customer_id",
+                        "Columns found: Invoice, StockCode, Description", "Fix the mapping"]),
     "misnamed_column": ({"t.csv": csv(*good_lines(2)).replace("Customer ID", "CustomerID")}, {},
                         ["t.csv", "no column 'Customer ID'", "CustomerID", "Fix the mapping"]),
     "empty_file": ({"t.csv": ""}, {}, ["t.csv", "no data rows", "Point transactions_path"]),
@@ -188,7 +189,7 @@ STOPPED_CASES = {
     "wrong_delimiter": ({"t.csv": csv(*good_lines(2)).replace(",", ":")}, {},
                         ["t.csv", "no column 'Customer ID'", "delimiter", "single column"]),
     "no_date_parses": ({"t.csv": csv(*(line(invoice=str(n), when="01/12/2010 08:26") for n in range(3)))}, {},
-                       ["t.csv", "column 'InvoiceDate'", "order_date_format"]),
+                       ["t.csv", "order dates in column 'InvoiceDate'", "parse with order_date_format"]),
     "missing_file": ({}, {}, ["nothing.csv", "no input file matches", "transactions_path"]),
     # The quote never closes, so where the line ends is unknown: the build names the line, never guesses.
     "truncated_inside_a_quoted_field": ({"t.csv": csv(*good_lines(2)) + '9,A,"free te'}, {},
