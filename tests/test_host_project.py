@@ -135,7 +135,9 @@ def test_selecting_only_host_models_runs_no_segkit_check_and_leaves_its_tables(h
                   "quantity": "units", "unit_price": "price_each", "product_id": "sku"}},
      "has no column 'price_each' (mapped to unit_price). Columns found: order_number, sku, units, ordered_at, "
      "unit_price, customer_number. Fix the mapping in the var 'columns'."),
-], ids=["missing_relation", "missing_mapped_column"])
+    ({"transactions_relation": 'orders"; drop table main.orders; --'},
+     "the var transactions_relation must name a table or view"),
+], ids=["missing_relation", "missing_mapped_column", "not_a_relation_name"])
 def test_a_bad_relation_input_stops_with_one_message_and_changes_nothing(host, dbt_vars, expected):
     before = host.tables()
     result = host.run("dbt", "build", dbt_vars=dbt_vars)

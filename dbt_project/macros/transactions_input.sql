@@ -11,11 +11,11 @@
 
 {#- The var names a relation: a host's "{{ ref('orders') }}" or "{{ source('shop', 'orders') }}" (dbt renders
     the var in the model that reads it, so the model depends on it), or a name: table, schema.table or
-    database.schema.table, where a missing schema or database is the target's. Each part is quoted again here, so
-    the var reaches SQL only as identifiers. -#}
+    database.schema.table, where a missing schema or database is the target's. Each part is quoted again here (a
+    part may not hold a double quote), so the var reaches SQL only as identifiers. -#}
 {% macro transactions_relation_input() -%}
     {%- set name = var('transactions_relation') | string | trim -%}
-    {%- set part = '"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*' -%}
+    {%- set part = '"[^"]+"|[A-Za-z_][A-Za-z0-9_$]*' -%}
     {%- if not modules.re.fullmatch('(' ~ part ~ ')(?:[.](' ~ part ~ ')){0,2}', name) -%}
         {{ return({'kind': 'relation', 'relation': none, 'error': "the var transactions_relation must name a table or "
             ~ "view: \"{{ ref('orders') }}\", \"{{ source('shop', 'orders') }}\", orders, or schema.orders; got '"
@@ -23,7 +23,7 @@
     {%- endif -%}
     {%- set parts = [] -%}
     {%- for found in modules.re.findall(part, name) -%}
-        {%- do parts.append(found[1:-1] | replace('""', '"') if found.startswith('"') else found) -%}
+        {%- do parts.append(found[1:-1] if found.startswith('"') else found) -%}
     {%- endfor -%}
     {%- set parts = [target.database, target.schema][:3 - parts | length] + parts -%}
     {%- set relation = api.Relation.create(database=parts[0], schema=parts[1], identifier=parts[2]) -%}
