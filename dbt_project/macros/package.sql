@@ -21,7 +21,7 @@
 {#- True when this invocation runs one of segkit's models: in a host, `dbt build --select orders` must not read
     segkit's input, check its gate or publish anything. -#}
 {% macro segkit_models_selected() -%}
-    {%- for unique_id in selected_resources if unique_id.startswith('model.segkit.') -%}
+    {%- for unique_id in (selected_resources or []) if unique_id.startswith('model.segkit.') -%}
         {{- return(true) -}}
     {%- endfor -%}
     {{- return(false) -}}
