@@ -18,7 +18,8 @@
     {%- set part = '"[^"]+"|[A-Za-z_][A-Za-z0-9_$]*' -%}
     {%- if not modules.re.fullmatch('(' ~ part ~ ')(?:[.](' ~ part ~ ')){0,2}', name) -%}
         {{ return({'kind': 'relation', 'relation': none, 'error': "the var transactions_relation must name a table or "
-            ~ "view: \"{{ ref('orders') }}\", \"{{ source('shop', 'orders') }}\", orders, or schema.orders; got '"
+            ~ "view: \"{{ ref('your_project', 'orders') }}\", \"{{ source('shop', 'orders') }}\", orders, or "
+            ~ "schema.orders; got '"
             ~ name ~ "'."}) }}
     {%- endif -%}
     {%- set parts = [] -%}
@@ -30,7 +31,7 @@
     {%- if execute and adapter.get_relation(database=parts[0], schema=parts[1], identifier=parts[2]) is none -%}
         {{ return({'kind': 'relation', 'relation': relation, 'error': "the var transactions_relation names "
             ~ relation ~ ", which is not in the database. Point it at your transactions: a model or source of "
-            ~ "your project (\"{{ ref('orders') }}\") or a table (schema.orders), and build that first."}) }}
+            ~ "your project (\"{{ ref('your_project', 'orders') }}\") or a table (schema.orders), and build that first."}) }}
     {%- endif -%}
     {{ return({'kind': 'relation', 'relation': relation}) }}
 {%- endmacro %}
