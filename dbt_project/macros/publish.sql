@@ -153,7 +153,7 @@
                 ~ "--select " ~ (replaced | join('+ ')) ~ "+ (or the whole project).") -}}
         {%- endif -%}
     {%- endfor -%}
-    {%- if 'stg_transactions' in built and to_publish and 'data_quality_summary' not in built -%}
+    {%- if 'stg_raw__lines' in built and to_publish and 'data_quality_summary' not in built -%}
         {{- return("nothing was published: this build read the input but did not build data_quality_summary, which "
             ~ "the quality gate checks before publishing. Add it (--select ... +data_quality_summary) or build the "
             ~ "whole project.") -}}
