@@ -1,7 +1,7 @@
 """segkit as a dbt package inside a host project (README "Use segkit in your dbt project").
 
 tests/host_project is a small host: its own models `orders` (typed order lines read from a copy of the demo file),
-`stg_transactions` (the name segkit's own staging model had) and `customer_orders`. The module copies it to a
+`stg_transactions` (the name segkit's staging model had), `stg_raw__lines` (the name it has) and `customer_orders`. The module copies it to a
 temporary folder, installs segkit with `dbt deps` (a `local:` package, no network) and builds it once; the tests
 share that build and check that every other command leaves it as it was.
 """
@@ -80,12 +80,12 @@ def segkit_message(output: str) -> list[str]:
 def test_host_build_builds_segkit_beside_the_hosts_own_models_namespaced_by_schema(host):
     with duckdb.connect(str(host.db), read_only=True) as con:
         tables = set(con.execute("select table_schema || '.' || table_name from information_schema.tables").fetchall())
-        # The host's stg_transactions is its own; segkit's line-level models live in its build schema only.
-        assert ("main.stg_transactions",) in tables and (f"{BUILD_SCHEMA}.stg_transactions",) in tables
+        # The host's stg_raw__lines is its own, and segkit's models read segkit's, in segkit's build schema.
+        assert ("main.stg_raw__lines",) in tables and (f"{BUILD_SCHEMA}.stg_raw__lines",) in tables
         assert [name for (name,) in con.execute("select column_name from information_schema.columns where "
-                                                "table_schema = 'main' and table_name = 'stg_transactions' "
-                                                "order by ordinal_position").fetchall()] \
-            == ["order_number", "customer_number", "amount"]
+                                                "table_schema = 'main' and table_name = 'stg_raw__lines' "
+                                                "order by ordinal_position").fetchall()] == ["order_number", "sku", "units"]
+        assert ("main.stg_transactions",) in tables
         assert {(f"main.{name}",) for name in PUBLISHED} <= tables
         assert not {name for (name,) in tables if name.startswith("main.int_")}
         # Every row of the host's relation is read, and kept or counted under a reason.

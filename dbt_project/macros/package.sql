@@ -3,16 +3,16 @@
     when the invocation runs one of its models. -#}
 
 {#- segkit's models and seeds. dbt resolves a one-argument ref() made in a package in the host project first
-    (unless the host sets the flag require_ref_prefers_node_package_to_root), so a host model of the same name would
+    (unless the host sets the flag require_ref_searches_node_package_before_root), so a host model of the same name would
     be read in place of segkit's. segkit's ref (publish.sql) names its own package for these names.
     tests/test_host_project.py checks the list against the model and seed files. -#}
 {% macro segkit_node_names() -%}
     {{- return([
-        'stg_transactions',
+        'stg_raw__lines',
         'stg_segkit__cluster_runs', 'stg_segkit__feature_transform', 'stg_segkit__segment_assignment_history',
         'stg_segkit__segment_centroids',
-        'int_analysis_date', 'int_duplicate_lines', 'int_lines_by_customer', 'int_transaction_lines_checked',
-        'int_transaction_lines_classified', 'int_transactions_cleaned', 'int_transactions_rejected',
+        'int_analysis_date_resolved', 'int_lines_aggregated_to_customers', 'int_lines_checked', 'int_lines_classified',
+        'int_lines_duplicated', 'int_lines_kept', 'int_lines_rejected',
         'customer_rfm', 'customer_rfm_scores', 'data_quality_summary', 'rfm_score_bins',
         'customer_segments_scored',
         'rejection_reasons', 'rfm_segment_rules']) -}}

@@ -219,7 +219,7 @@
     {#- formerly:begin  The line-level models under their former names (README "Migrating from earlier versions"). -#}
     {%- for name in ['stg_transactions', 'int_duplicate_lines', 'int_transaction_lines_checked',
         'int_lines_by_customer', 'int_analysis_date', 'int_transaction_lines_classified', 'int_transactions_cleaned',
-        'int_transactions_rejected'] if name in existing -%}
+        'int_transactions_rejected'] if project_name == 'segkit' and name in existing -%}
         {%- do statements.append('drop ' ~ existing[name] ~ ' '
             ~ api.Relation.create(database=target.database, schema=target.schema, identifier=name)) -%}
     {%- endfor -%}{#- formerly:end -#}
