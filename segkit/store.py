@@ -33,7 +33,8 @@ TABLES = {
         n_customers integer, n_fit_sample integer, data_fingerprint varchar, library_versions varchar,
         warnings varchar""",
     "k_selection": """run_id varchar, k integer, inertia double, silhouette double, davies_bouldin double,
-        calinski_harabasz double, stability_ari double, is_knee boolean, is_chosen boolean""",
+        calinski_harabasz double, stability_ari double, is_knee boolean, is_chosen boolean,
+        silhouette_noise double, davies_bouldin_noise double, calinski_harabasz_noise double""",
     "feature_transform": """run_id varchar, feature varchar, feature_order integer, log_transform boolean,
         clip_lower double, clip_upper double, center double, scale double""",
     "segment_centroids": """run_id varchar, segment_id integer, segment_name varchar, feature varchar,
@@ -55,6 +56,11 @@ TABLES = {
     "segment_migration": """from_run_id varchar, to_run_id varchar, from_segment_id integer,
         from_segment_name varchar, to_segment_id integer, to_segment_name varchar, customers integer,
         revenue decimal(18,2)""",
+}
+# Columns added since a table was first written: a database written by an earlier segkit gets them (empty for its
+# old rows) before a run is written.
+ADDED_COLUMNS = {
+    "k_selection": ("silhouette_noise double", "davies_bouldin_noise double", "calinski_harabasz_noise double"),
 }
 # The tables with rows for every run (drift_checks and segment_migration only have them for a run that has a
 # previous run to compare with).
@@ -88,6 +94,11 @@ class KScore:
     stability_ari: float
     is_knee: bool = False
     is_chosen: bool = False
+    # Each metric's resampling noise at this k: its standard deviation over seeded bootstrap resamples
+    # (segkit.model_selection); two ks whose metric differs by less than this are tied on it.
+    silhouette_noise: float = float("nan")
+    davies_bouldin_noise: float = float("nan")
+    calinski_harabasz_noise: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -187,8 +198,14 @@ def read_run(con, run_id: str | None = None) -> StoredRun:
                                       float(p.revenue_share)) for i, p in profiles.iterrows()),
         k_selection=tuple(KScore(int(r.k), float(r.inertia), float(r.silhouette), float(r.davies_bouldin),
                                  float(r.calinski_harabasz), float(r.stability_ari), bool(r.is_knee),
-                                 bool(r.is_chosen)) for r in k_rows.itertuples()),
+                                 bool(r.is_chosen), *_noise(r)) for r in k_rows.itertuples()),
     )
+
+
+def _noise(row: Any) -> tuple[float, float, float]:
+    """A k_selection row's metric noise; NaN for rows stored before segkit measured it."""
+    return tuple(float(getattr(row, f"{metric}_noise", float("nan")))
+                 for metric in ("silhouette", "davies_bouldin", "calinski_harabasz"))
 
 
 def _rows(con, table: str, run_id: str, order: str) -> pd.DataFrame:
@@ -272,6 +289,8 @@ def write_run(con, run_id: str, names: Mapping[int, str], tables: Mapping[str, p
     for table, columns in TABLES.items():
         if table != "customer_segments":
             con.execute(f"create table if not exists {table} ({columns})")
+            for column in ADDED_COLUMNS.get(table, ()):
+                con.execute(f"alter table {table} add column if not exists {column}")
     con.register("segkit_names", pd.DataFrame({"segment_id": list(names), "segment_name": list(names.values())}))
     con.execute("drop table if exists customer_segments")
     con.execute(f"create table if not exists customer_segments ({TABLES['customer_segments']})")

@@ -210,7 +210,7 @@ def test_too_few_distinct_points_for_k(tmp_path):
     make_rfm_db(path, per_group=20, groups=[(10, 2, 100.0)] * 2)
     with duckdb.connect(str(path)) as con:
         con.execute("update customer_rfm set recency_days = 10, frequency = 2, monetary_total = 100")
-    with pytest.raises(SegkitError, match="only 1 distinct combinations.*k=2"):
+    with pytest.raises(SegkitError, match="only 1 distinct combinations.*k=4"):
         clustering.run_clustering(settings_for(path))
 
 
