@@ -140,7 +140,9 @@ def _run_clustering(settings: Settings, progress: Callable[[str], None] | None,
                                    fitted_on)
         with step("profile", "profiling and naming segments"):
             profiles, population, feature_profiles = profile_segments(con, features)
-            names = name_segments(profiles, population, lineage.name_overrides(matching, settings.segment_names))
+            user = {i: n for i, n in settings.segment_names.items() if i in matching.segment_ids}
+            kept = {i: n for i, n in lineage.name_overrides(matching, user).items() if i not in user}
+            names = name_segments(profiles, population, user, kept)
             names = {s: names.get(s, f"Segment {s}") for s in matching.segment_ids}
             warnings += segment_size_warnings(profiles, names, settings.min_segment_size)
             # A scored run is measured against its model's data; a fit against the run it continues.

@@ -6,7 +6,7 @@ of the earlier run, the revenue that moved with them). Between a run and its pre
 with the previous run's model, so a move is a change in the customer, never in the segments. A fit that
 continues a previous run redefines its segments: `summarize_refit` says which, by how much (their centroid
 shift), and how many customers the new model regrouped; those are not moves. A flow into a segment whose customers are slipping away
-(At risk, Hibernating, Lost...: `slipping_away` in segkit/rules/segment_names.toml) from one that is not
+(Lapsing repeat buyers, Dormant, Long gone...: `slipping_away` in segkit/rules/segment_names.toml) from one that is not
 matters most.
 """
 
@@ -53,7 +53,7 @@ class MigrationSummary:
 class SegmentChange:
     """One segment of a refit: kept (matched, with the shift of its centroid), new, or gone (disappeared)."""
 
-    segment: str            # its name and id in the refit ("Loyal regulars (3)"), or in the previous run when gone
+    segment: str            # its name and id in the refit ("Regulars (3)"), or in the previous run when gone
     status: str             # matched / new / disappeared (segment_matches)
     shift: float | None     # centroid distance in standard deviations of the scaled features
 
@@ -95,7 +95,7 @@ def summarize_refit(con, run: store.StoredRun) -> RefitSummary | None:
 def summarize_migration(con, from_run_id: str, to_run_id: str,
                         top: int = 3, minimum: int = 1) -> MigrationSummary:
     """Headline figures; top_flows are the `top` largest moves by revenue of at least `minimum` customers,
-    moves into a slipping-away segment (At risk, Hibernating, Lost...) first."""
+    moves into a slipping-away segment (Lapsing repeat buyers, Dormant, Long gone...) first."""
     rows = store.migration(con, from_run_id, to_run_id)
     rows["revenue"] = rows["revenue"].astype(float)
     dates = dict(con.execute("select run_id, analysis_date from cluster_runs where list_contains(?, run_id)",

@@ -280,8 +280,8 @@ def test_slipping_away_revenue_comes_from_the_naming_rules(report_db):
         model = build_report_model(con, None, settings_for(report_db))
         renamed = build_report_model(con, None, settings_for(
             report_db, segment_names={c.segment_id: f"Group {c.segment_id}" for c in model.segments}))
-    slipping = [c for c in model.segments if c.name.split(" (")[0] in ("Big spenders slipping away", "At risk",
-                                                                        "Hibernating", "Lost")]
+    slipping = [c for c in model.segments if c.name.split(" (")[0] in ("Big spenders slipping away",
+                                                                        "Lapsing repeat buyers", "Dormant", "Long gone")]
     assert slipping, [c.name for c in model.segments]
     line = next(line for line in model.summary if "drifting away" in line)
     assert f"{sum(c.customers for c in slipping):,} customers" in line

@@ -18,7 +18,7 @@ from segkit.config import Settings
 from segkit.errors import SegkitError
 from segkit.formatting import MISSING
 from segkit.migration import summarize_migration
-from segkit.naming import describe_segment, name_segments, recommend
+from segkit.naming import describe_segment, name_rule, name_segments, recommend
 from segkit.report import prose
 from segkit.report.privacy import hidden_segments, round_significant, suppress_counts
 from segkit.report.view import KRow, MigrationView, QualityRow, ReportModel, SegmentCard, Table
@@ -129,7 +129,8 @@ def _cards(con, run: store.StoredRun, names: dict[int, str], population: pd.Seri
             cards.append(SegmentCard(segment_id, name, colour, True, description))
             continue
         advice = recommend(name, row, population, gaps.get(segment_id), currency)
-        cards.append(SegmentCard(segment_id, name, colour, False, description, int(row["customers"]),
+        cards.append(SegmentCard(segment_id, name, colour, False, description, name_rule(name, row, population),
+                                 int(row["customers"]),
                                  float(row["customer_share"]), float(row["revenue"]), float(row["revenue_share"]),
                                  prose.comparisons(row, population, currency), advice.goal, advice.actions))
     return tuple(cards)

@@ -24,6 +24,7 @@ class SegmentCard:
     colour: str
     suppressed: bool
     description: str
+    name_rule: str = ""  # the naming rule the segment's medians met, with its own ratios (segkit.naming.name_rule)
     customers: int | None = None
     customer_share: float | None = None
     revenue: float | None = None
