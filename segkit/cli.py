@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from functools import wraps
 from pathlib import Path
@@ -228,8 +229,11 @@ def demo(as_json, features, **options):
     """
     from segkit.config import load_settings
     from segkit.dbt_runner import run_dbt
+    from segkit.demo_data import DEMO_CURRENCY
 
     settings = load_settings(features=features, **options)
+    if not settings.currency:  # the demo is a UK shop (Online Retail II): money in pounds unless set otherwise
+        settings = dataclasses.replace(settings, currency=DEMO_CURRENCY)
     click.echo("... dbt build on the embedded demo data", err=True)
     click.echo(run_dbt(settings).summary, err=True)
     _run_cluster(as_json, settings)
