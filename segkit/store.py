@@ -97,11 +97,11 @@ MOVES_SQL = """
     insert into segment_migration by name
     select $from_run_id as from_run_id, $to_run_id as to_run_id,
         f.segment_id as from_segment_id, f.segment_name as from_segment_name,
-        now.segment_id as to_segment_id, names.segment_name as to_segment_name,
+        scored_now.segment_id as to_segment_id, previous_names.segment_name as to_segment_name,
         cast(count(*) as integer) as customers, cast(sum(f.monetary_total) as decimal(18, 2)) as revenue
     from segment_assignment_history as f
-    join ({scored}) as now on now.customer_id = f.customer_id
-    join segkit_previous_names as names on names.segment_id = now.segment_id
+    join ({scored}) as scored_now on scored_now.customer_id = f.customer_id
+    join segkit_previous_names as previous_names on previous_names.segment_id = scored_now.segment_id
     where f.run_id = $from_run_id
     group by all
     order by from_segment_id, to_segment_id
@@ -111,12 +111,12 @@ MOVES_SQL = """
 REFITS_SQL = """
     insert into segment_refits by name
     select $to_run_id as run_id, $from_run_id as previous_run_id,
-        before.segment_id as previous_segment_id, names.segment_name as previous_segment_name,
+        scored_before.segment_id as previous_segment_id, previous_names.segment_name as previous_segment_name,
         s.segment_id, s.segment_name,
-        cast(count(*) as integer) as customers, cast(sum(before.monetary_total) as decimal(18, 2)) as revenue
+        cast(count(*) as integer) as customers, cast(sum(scored_before.monetary_total) as decimal(18, 2)) as revenue
     from customer_segments as s
-    join ({scored}) as before on before.customer_id = s.customer_id
-    join segkit_previous_names as names on names.segment_id = before.segment_id
+    join ({scored}) as scored_before on scored_before.customer_id = s.customer_id
+    join segkit_previous_names as previous_names on previous_names.segment_id = scored_before.segment_id
     group by all
     order by previous_segment_id, segment_id
 """
@@ -296,8 +296,9 @@ def refits(con, run_id: str) -> pd.DataFrame:
     if not table_exists(con, "segment_refits"):
         return pd.DataFrame(columns=["previous_segment_id", "previous_segment_name", "segment_id", "segment_name",
                                      "customers", "revenue"])
-    return con.execute("select * exclude (run_id, previous_run_id) from segment_refits where run_id = ? "
-                       "order by previous_segment_id, segment_id", [run_id]).df()
+    return con.execute("select previous_segment_id, previous_segment_name, segment_id, segment_name, customers, "
+                       "revenue from segment_refits where run_id = ? order by previous_segment_id, segment_id",
+                       [run_id]).df()
 
 
 def new_run_id(con, fingerprint: str, created_at: datetime) -> str:
@@ -353,8 +354,11 @@ def write_run(con, run_id: str, names: Mapping[int, str], tables: Mapping[str, p
     for table, columns in TABLES.items():
         if table != "customer_segments":
             con.execute(f"create table if not exists {table} ({columns})")
-            for column in ADDED_COLUMNS.get(table, ()):
-                con.execute(f"alter table {table} add column if not exists {column}")
+            if table in ADDED_COLUMNS:
+                present = set(con.execute(f"select * from {table} limit 0").df().columns)
+                for column in ADDED_COLUMNS[table]:
+                    if column.split()[0] not in present:
+                        con.execute(f"alter table {table} add column {column}")
     con.register("segkit_names", pd.DataFrame({"segment_id": list(names), "segment_name": list(names.values())}))
     con.execute("drop table if exists customer_segments")
     con.execute(f"create table if not exists customer_segments ({TABLES['customer_segments']})")
