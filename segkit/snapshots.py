@@ -71,11 +71,13 @@ def run_snapshots(settings: Settings, start: date, end: date, dbt_vars: dict[str
     settings = dataclasses.replace(settings, write_report=False)
     snapshots: list[Snapshot] = []
     months = month_starts(start, end)
-    with engine.connect(settings, read_only=True) as con:
-        model_run_id = lineage.latest_model(con, settings.features, settings.algorithm, settings.k, months[0])
+    model_run_id: str | None = None
     for analysis_date in months:
         say(f"dbt build as of {analysis_date}")
         run_dbt(settings, dbt_vars={**(dbt_vars or {}), "analysis_date": str(analysis_date)})
+        if analysis_date == months[0]:  # the database exists once dbt has built it
+            with engine.connect(settings, read_only=True) as con:
+                model_run_id = lineage.latest_model(con, settings.features, settings.algorithm, settings.k, months[0])
         say(f"scoring as of {analysis_date} with the model of run {model_run_id}" if model_run_id
             else f"fitting as of {analysis_date}")
         run = run_clustering(settings, progress=None, model_run_id=model_run_id)
