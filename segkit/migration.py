@@ -49,6 +49,9 @@ class MigrationSummary:
     top_flows: tuple[Flow, ...]  # the flows that matter most, first
 
 
+SHIFT_SHOWN = 0.005  # a centroid shift that rounds to 0.00 standard deviations on the report is no redefinition
+
+
 @dataclass(frozen=True)
 class SegmentChange:
     """One segment of a refit: kept (matched, with the shift of its centroid), new, or gone (disappeared)."""
@@ -72,7 +75,7 @@ class RefitSummary:
     @property
     def redefined(self) -> tuple[SegmentChange, ...]:
         """The segments the refit changed: new, gone, or kept with a centroid that moved."""
-        return tuple(c for c in self.changes if c.status != "matched" or (c.shift or 0) > 0)
+        return tuple(c for c in self.changes if c.status != "matched" or (c.shift or 0) >= SHIFT_SHOWN)
 
 
 def summarize_refit(con, run: store.StoredRun) -> RefitSummary | None:
