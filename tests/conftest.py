@@ -75,6 +75,13 @@ def demo_db(tmp_path_factory) -> Path:
     return built_once(tmp_path_factory, "demo", lambda folder: dbt_build(folder / "demo.duckdb")) / "demo.duckdb"
 
 
+@pytest.fixture(scope="session")
+def demo_db_as_of_2011(tmp_path_factory) -> Path:
+    """The shipped demo data built by dbt as of 2011-01-01 (var analysis_date), once per test session. Read-only."""
+    return built_once(tmp_path_factory, "demo_as_of_2011",
+                      lambda folder: dbt_build(folder / "demo.duckdb", analysis_date="2011-01-01")) / "demo.duckdb"
+
+
 @pytest.fixture
 def fresh_demo_db(demo_db, tmp_path) -> Path:
     """A private copy of the demo database that a test may change."""
