@@ -92,7 +92,7 @@ def test_a_duckdb_target_is_resolved_into_one_record(project, monkeypatch):
     assert profile.path == str(project / "warehouse" / "shop.duckdb")
     assert dict(profile.settings) == {"memory_limit": "1GB", "threads": "1"}
     assert profile.extensions == ("httpfs", {"name": "spatial"})
-    assert [dict(a) for a in profile.attach] == [{"path": "raw.duckdb", "alias": "raw", "read_only": True}]
+    assert [dict(a) for a in profile.attach] == [{"path": str(project / "raw.duckdb"), "alias": "raw", "read_only": True}]
     assert [dict(s) for s in profile.secrets] == [{"type": "s3", "key_id": "shop", "secret": "s3cr3t"}]
     assert "s3cr3t" not in repr(load_settings(project_dir=project))
     with pytest.raises(TypeError):
