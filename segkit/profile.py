@@ -116,7 +116,8 @@ def _project_profile_name(project_dir: Path, required: bool) -> str | None:
         if not required:
             return None
         raise SegkitError(f"There is no dbt_project.yml in {project_dir}; segkit reads the name of the dbt profile "
-                          "from it. Run segkit from the dbt project folder, or set SEGKIT_PROJECT_DIR to it.")
+                          "from it. Run segkit from the dbt project folder, or set SEGKIT_PROJECT_DIR to it (`segkit "
+                          "init DIR` writes a new one).")
     name = (_load_yaml(path)).get("profile")
     if not name:
         if not required:

@@ -349,7 +349,7 @@
 {%- endmacro %}
 
 {% macro build_relation(name) -%}
-    {%- set node = graph.nodes['model.' ~ project_name ~ '.' ~ name] -%}
+    {%- set node = graph.nodes['model.segkit.' ~ name] -%}
     {{- return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias)) -}}
 {%- endmacro %}
 
