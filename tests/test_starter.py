@@ -11,8 +11,9 @@ import yaml
 from click.testing import CliRunner
 
 from segkit.cli import cli
-from segkit.config import bundled_project
+from segkit.config import bundled_project, load_settings
 from segkit.demo_data import generate_demo_data
+from segkit.engine import connect
 from tests.conftest import ROOT, SEGKIT
 
 DBT = str(Path(SEGKIT).parent / "dbt")
@@ -77,19 +78,29 @@ def test_init_never_overwrites_a_file(tmp_path):
     assert not (tmp_path / "other").exists()
 
 
-def test_a_new_project_builds_and_clusters_with_its_profile_in_home_dbt_and_its_own_schema(tmp_path):
+def test_a_new_project_builds_and_clusters_with_its_profile_in_home_dbt_and_its_own_schema(tmp_path, monkeypatch):
     """The README's path for a new user, in a clone: init, the profile moved to ~/.dbt with schema analytics,
-    dbt deps, dbt build, segkit cluster and report. A profile or target that is not there is named."""
+    and a second database attached; dbt deps, dbt build, segkit cluster and report. A missing schema, profile or
+    target is named."""
     home, folder = tmp_path / "home", tmp_path / "shop"
     env = clean_environment(home)
     run([SEGKIT, "init", str(folder), "--transactions-path", "data/transactions.csv.gz"], tmp_path, env)
     generate_demo_data(folder / "data" / "transactions.csv.gz", customers=60, seed=3)
+    # A second database beside it, attached read-only as `raw` by dbt and segkit alike.
+    with duckdb.connect(str(folder / "raw.duckdb")) as con:
+        con.execute("create table orders as select * from read_csv('data/transactions.csv.gz')".replace(
+            "data/", f"{folder}/data/"))
     (home / ".dbt").mkdir(parents=True)
-    profiles = (folder / "profiles.yml").read_text().replace("schema: main", "schema: analytics")
+    profiles = (folder / "profiles.yml").read_text().replace("schema: main", "schema: analytics").replace(
+        "      # attach:\n", "      attach:\n        - path: raw.duckdb\n          alias: raw\n          read_only: true\n")
     (home / ".dbt" / "profiles.yml").write_text(profiles)
     (folder / "profiles.yml").unlink()
 
     run([DBT, "deps"], folder, env)
+    duckdb.connect(str(folder / "shop.duckdb")).close()  # the user's database, without the schema yet
+    before = subprocess.run([SEGKIT, "cluster"], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    assert before.returncode == 1 and "Traceback" not in before.stderr, before.stderr
+    assert "The schema 'analytics'" in before.stderr and "Run `dbt build` first" in before.stderr, before.stderr
     run([DBT, "build"], folder, env)
     cluster = run([SEGKIT, "cluster", "--k", "3", "--no-report"], folder, env)
     assert "3 segments" in cluster.stdout, cluster.stdout
@@ -102,6 +113,14 @@ def test_a_new_project_builds_and_clusters_with_its_profile_in_home_dbt_and_its_
         assert tables == {("analytics", "customer_rfm"), ("analytics_build", "customer_rfm"),
                           ("analytics", "customer_segments"), ("analytics", "cluster_runs")}
         assert con.execute("select count(distinct segment_id) from analytics.customer_segments").fetchall() == [(3,)]
+    # segkit's own connection, as its commands open it, has the attachment of the profile in ~/.dbt.
+    for name in [name for name in os.environ if name.startswith(("SEGKIT_", "DBT_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(home))
+    with connect(load_settings(project_dir=folder), read_only=True) as con:
+        assert con.execute("select current_schema()").fetchall() == [("analytics",)]
+        assert con.execute("select count(*) from raw.orders").fetchall() == \
+            con.execute(f"select count(*) from read_csv('{folder}/data/transactions.csv.gz')").fetchall()
 
     for command, extra_env, message in (
             (["cluster", "--target", "prod"], {}, "profiles.yml has no target 'prod'; its targets are dev"),
