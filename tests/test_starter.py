@@ -101,6 +101,10 @@ def test_a_new_project_builds_and_clusters_with_its_profile_in_home_dbt_and_its_
     before = subprocess.run([SEGKIT, "cluster"], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
     assert before.returncode == 1 and "Traceback" not in before.stderr, before.stderr
     assert "The schema 'analytics'" in before.stderr and "Run `dbt build` first" in before.stderr, before.stderr
+    with duckdb.connect(str(folder / "shop.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from information_schema.tables").fetchall() == [(0,)]
+        assert con.execute("select schema_name from information_schema.schemata where catalog_name = 'shop'"
+                           ).fetchall() == [("main",)]
     run([DBT, "build"], folder, env)
     cluster = run([SEGKIT, "cluster", "--k", "3", "--no-report"], folder, env)
     assert "3 segments" in cluster.stdout, cluster.stdout
