@@ -133,7 +133,8 @@ def _unreachable(database: str, error: Exception) -> str:
 
 
 def _set_up(con: duckdb.DuckDBPyConnection, profile: Profile, database: str) -> None:
-    """The target's extensions, secrets and attachments, then its schema, in dbt-duckdb's order."""
+    """The target's extensions, secrets and attachments, then its schema, in dbt-duckdb's order. (A read-only
+    connection attaches every database read-only, DuckDB's rule, so readers such as a report share them.)"""
     for extension in profile.extensions:
         _load_extension(con, extension)
     if profile.secrets or profile.attach:

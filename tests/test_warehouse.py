@@ -166,3 +166,31 @@ def test_an_extension_that_cannot_be_installed_names_the_fix(tmp_path):
 def test_the_command_lock_of_a_uri_is_in_the_temporary_folder(tmp_path):
     assert lock_path(Path("md:my_db"), "cluster").parent == Path(tempfile.gettempdir())
     assert lock_path(tmp_path / "shop.duckdb", "cluster") == tmp_path / "shop.duckdb.cluster.lock"
+
+
+def test_readers_share_an_attached_database_and_a_writer_writes_it_as_the_profile_says(tmp_path):
+    raw = tmp_path / "project" / "raw.duckdb"
+    raw.parent.mkdir()
+    duckdb.connect(str(raw)).execute("create table orders as select 1 as n").close()
+    profile = target(tmp_path, "      attach:\n        - path: raw.duckdb\n          alias: raw\n")
+    duckdb.connect(profile.path).close()
+    # Another process reads through segkit's connection (a report, say) and keeps it open.
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import time
+from pathlib import Path
+from segkit.profile import read_profile
+from segkit.warehouse import connect
+profile = read_profile(Path({str(raw.parent)!r}))
+with connect(Path(profile.path), read_only=True, profile=profile) as con:
+    print(con.execute('select n from raw.orders').fetchall(), flush=True)
+    time.sleep(60)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "[(1,)]"
+        with connect(Path(profile.path), read_only=True, profile=profile) as con:
+            assert con.execute("select n from raw.orders").fetchall() == [(1,)]
+    finally:
+        holder.kill()
+        holder.wait()
+    with connect(Path(profile.path), profile=profile) as writer:
+        writer.execute("insert into raw.orders values (2)")  # as the profile says: read-write
