@@ -194,3 +194,14 @@ with connect(Path(profile.path), read_only=True, profile=profile) as con:
         holder.wait()
     with connect(Path(profile.path), profile=profile) as writer:
         writer.execute("insert into raw.orders values (2)")  # as the profile says: read-write
+
+
+def test_every_module_loads_where_there_is_no_fcntl():
+    """Windows has no fcntl: segkit's modules must load without it (filelock locks there with the OS's own call)."""
+    modules = sorted(".".join(("segkit", *path.relative_to(ROOT / "segkit").with_suffix("").parts)).removesuffix(
+        ".__init__") for path in (ROOT / "segkit").rglob("*.py") if "_project" not in path.parts)
+    script = ("import importlib, sys\nsys.modules['fcntl'] = None\n"
+              f"for name in {modules!r}:\n    importlib.import_module(name)\nprint(len({modules!r}))\n")
+    result = subprocess.run([sys.executable, "-W", "ignore", "-c", script], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == str(len(modules)), result.stderr[-2000:]
