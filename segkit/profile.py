@@ -35,8 +35,9 @@ class Profile:
 
     ``path`` is the DuckDB database as DuckDB opens it: a local file made absolute against the project folder
     (dbt-duckdb opens it relative to the folder dbt runs in, the project folder), a URI such as ``md:my_db``
-    unchanged; so is the path of each ``attach``. ``settings`` holds ``motherduck_token`` when the target sets
-    it as a key of its own, as dbt-duckdb passes it. ``output`` is the whole rendered target (Spark reads its ``server_side_parameters``). The
+    unchanged; so is the path of each ``attach``. ``settings`` also holds the target's ``config_options`` and
+    ``motherduck_token``, and ``secrets`` the S3 secret of ``use_credential_provider: aws``, as dbt-duckdb
+    reads them. ``output`` is the whole rendered target (Spark reads its ``server_side_parameters``). The
     mappings are read-only; settings, secrets and the output stay out of the repr, as they may hold tokens.
     """
 
@@ -148,9 +149,14 @@ def _profile(name: str, target: str, folder: Path, output: dict[str, Any], proje
     path = output.get("path")
     if engine == "duckdb" and path is not None:
         path = _local_path(str(path), project_dir)
-    settings = {str(key): str(value) for key, value in (output.get("settings") or {}).items()}
+    # dbt-duckdb opens the database with config_options and then SETs settings; segkit gives both to DuckDB at once.
+    settings = {str(key): str(value) for key, value in {**(output.get("config_options") or {}),
+                                                        **(output.get("settings") or {})}.items()}
     if output.get("motherduck_token"):
         settings["motherduck_token"] = str(output["motherduck_token"])
+    secrets = list(output.get("secrets") or [])
+    if output.get("use_credential_provider") == "aws":  # dbt-duckdb's older spelling of this secret
+        secrets.append({"type": "s3", "provider": "credential_chain"})
     attach = [{**item, "path": _local_path(str(item["path"]), project_dir)} if isinstance(item, dict) and "path" in item
               else item for item in output.get("attach") or []]
     return Profile(
@@ -161,7 +167,7 @@ def _profile(name: str, target: str, folder: Path, output: dict[str, Any], proje
         settings=MappingProxyType(settings),
         extensions=_frozen(output.get("extensions") or []),
         attach=_frozen(attach),
-        secrets=_frozen(output.get("secrets") or []),
+        secrets=_frozen(secrets),
         output=_frozen(output),
     )
 
