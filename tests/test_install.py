@@ -48,13 +48,14 @@ def test_the_wheel_installed_in_a_fresh_environment_inits_builds_and_clusters(tm
         tmp_path, env)
     wheel = next((tmp_path / "dist").glob("segkit-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for shipped in ("segkit/_project/dbt_project.yml", "segkit/_project/dbt_project/models/marts/customer_rfm.sql",
-                    "segkit/_project/dbt_project/macros/publish.sql",
-                    "segkit/_project/dbt_project/seeds/rfm_segment_rules.csv",
-                    "segkit/_project/dbt_project/tests/data_quality_summary_balances.sql",
-                    "segkit/_project/segkit/sql/stored_run.sql", "segkit/sql/stored_run.sql",
-                    "segkit/templates/report.html.j2", "segkit/rules/segment_names.toml"):
-        assert shipped in names, shipped
+    # Every file of the dbt project (models, macros, seeds, tests), the report templates and the rules.
+    project = {f"segkit/_project/{path.relative_to(source).as_posix()}"
+               for folder in ("models", "macros", "seeds", "tests") for path in (source / "dbt_project" / folder).rglob("*")
+               if path.is_file()}
+    assert len(project) > 40 and project <= names, sorted(project - names)
+    assert {f"segkit/{path.relative_to(source / 'segkit').as_posix()}" for folder in ("templates", "rules", "sql")
+            for path in (source / "segkit" / folder).glob("*.*") if path.suffix != ".py"} <= names
+    assert {"segkit/_project/dbt_project.yml", "segkit/_project/segkit/sql/stored_run.sql"} <= names
 
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", str(venv)], tmp_path, env)
