@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from functools import wraps
 from pathlib import Path
@@ -102,9 +103,9 @@ def _cluster_options(command):
         click.option("--k", type=click.IntRange(min=2), default=None,
                      help="Force the number of segments instead of choosing it from the metrics. Example: --k 5"),
         click.option("--k-min", type=click.IntRange(min=2), default=None,
-                     help="Smallest k to try (default 2). Example: --k-min 3"),
+                     help="Smallest number of segments you can act on (default 4). Example: --k-min 3"),
         click.option("--k-max", type=click.IntRange(min=2), default=None,
-                     help="Largest k to try (default 10). Example: --k-max 8"),
+                     help="Largest number of segments you can act on (default 8). Example: --k-max 6"),
         click.option("--algorithm", type=click.Choice(["kmeans", "gmm", "agglomerative"]), default=None,
                      help="Clustering algorithm (default kmeans). Example: --algorithm gmm"),
         click.option("--features", default=None,
@@ -228,8 +229,11 @@ def demo(as_json, features, **options):
     """
     from segkit.config import load_settings
     from segkit.dbt_runner import run_dbt
+    from segkit.demo_data import DEMO_CURRENCY
 
     settings = load_settings(features=features, **options)
+    if not settings.currency:  # the demo is a UK shop (Online Retail II): money in pounds unless set otherwise
+        settings = dataclasses.replace(settings, currency=DEMO_CURRENCY)
     click.echo("... dbt build on the embedded demo data", err=True)
     click.echo(run_dbt(settings).summary, err=True)
     _run_cluster(as_json, settings)
@@ -245,27 +249,33 @@ def demo(as_json, features, **options):
                    "Example: --vars '{transactions_path: data/orders.parquet}'")
 @click.option("--k", type=click.IntRange(min=2), default=None,
               help="Force the number of segments in every snapshot. Example: --k 6")
+@click.option("--k-min", type=click.IntRange(min=2), default=None,
+              help="Smallest number of segments you can act on (default 4). Example: --k-min 3")
+@click.option("--k-max", type=click.IntRange(min=2), default=None,
+              help="Largest number of segments you can act on (default 8). Example: --k-max 6")
 @click.option("--features", default=None,
               help="Comma-separated customer_rfm columns to cluster on. Example: --features recency_days,frequency,monetary_total")
 @click.option("--seed", type=int, default=None, help="Random seed for every random step (default 42). Example: --seed 7")
 @_warehouse_options
 @_friendly_errors
-def snapshots(start, end, dbt_vars, k, features, seed, target, profiles_dir):
-    """Build and cluster one snapshot per month start, and print the migration between consecutive ones.
+def snapshots(start, end, dbt_vars, k, k_min, k_max, features, seed, target, profiles_dir):
+    """Build and segment one snapshot per month start, and print the moves between consecutive ones.
 
     For each month start from --start to --end: `dbt build` with that analysis_date (features use only
-    transactions dated before it), a drift check against the previous model, then `segkit cluster`
-    (segment ids stay stable across runs). Every run is kept in the history tables; segment_migration
-    holds the flows between consecutive runs.
+    transactions dated before it). The first month fits the segments (k from the evidence in --k-min..--k-max,
+    or --k); every later month scores its customers with that model, so a move between months is a change in
+    the customer. When the drift check says the segments no longer fit, the series refits (k chosen again),
+    reported apart from the moves. Every run is kept in the history tables.
 
-    Example: segkit snapshots --start 2011-01-01 --end 2011-12-01 --k 6
+    Example: segkit snapshots --start 2011-01-01 --end 2011-12-01
     """
     import yaml
 
     from segkit.config import load_settings
     from segkit.snapshots import describe, run_snapshots
 
-    settings = load_settings(k=k, features=features, seed=seed, target=target, profiles_dir=profiles_dir)
+    settings = load_settings(k=k, k_min=k_min, k_max=k_max, features=features, seed=seed, target=target,
+                             profiles_dir=profiles_dir)
     progress = lambda message: click.echo(f"... {message}", err=True)  # noqa: E731
     for snapshot in run_snapshots(settings, start.date(), end.date(),
                                   yaml.safe_load(dbt_vars) if dbt_vars else None, progress=progress):
