@@ -79,17 +79,16 @@ def test_init_never_overwrites_a_file(tmp_path):
 
 
 def test_a_new_project_builds_and_clusters_with_its_profile_in_home_dbt_and_its_own_schema(tmp_path, monkeypatch):
-    """The README's path for a new user, in a clone: init, the profile moved to ~/.dbt with schema analytics,
-    and a second database attached; dbt deps, dbt build, segkit cluster and report. A missing schema, profile or
+    """The README's path for a new user, in a clone: init on a table of a second database, attached in the profile,
+    which moves to ~/.dbt with schema analytics; dbt deps, dbt build, segkit cluster and report. A missing schema, profile or
     target is named."""
     home, folder = tmp_path / "home", tmp_path / "shop"
     env = clean_environment(home)
-    run([SEGKIT, "init", str(folder), "--transactions-path", "data/transactions.csv.gz"], tmp_path, env)
-    generate_demo_data(folder / "data" / "transactions.csv.gz", customers=60, seed=3)
-    # A second database beside it, attached read-only as `raw` by dbt and segkit alike.
+    # The raw transactions are a table of a second database, attached read-only as `raw` by dbt and segkit alike.
+    run([SEGKIT, "init", str(folder), "--transactions-relation", "raw.main.orders"], tmp_path, env)
+    export = generate_demo_data(tmp_path / "export.csv.gz", customers=60, seed=3).path
     with duckdb.connect(str(folder / "raw.duckdb")) as con:
-        con.execute("create table orders as select * from read_csv('data/transactions.csv.gz')".replace(
-            "data/", f"{folder}/data/"))
+        con.execute(f"create table orders as select * from read_csv('{export}', all_varchar = true)")
     (home / ".dbt").mkdir(parents=True)
     profiles = (folder / "profiles.yml").read_text().replace("schema: main", "schema: analytics").replace(
         "      # attach:\n", "      attach:\n        - path: raw.duckdb\n          alias: raw\n          read_only: true\n")
@@ -124,7 +123,7 @@ def test_a_new_project_builds_and_clusters_with_its_profile_in_home_dbt_and_its_
     with connect(load_settings(project_dir=folder), read_only=True) as con:
         assert con.execute("select current_schema()").fetchall() == [("analytics",)]
         assert con.execute("select count(*) from raw.orders").fetchall() == \
-            con.execute(f"select count(*) from read_csv('{folder}/data/transactions.csv.gz')").fetchall()
+            con.execute(f"select count(*) from read_csv('{export}')").fetchall()
 
     for command, extra_env, message in (
             (["cluster", "--target", "prod"], {}, "profiles.yml has no target 'prod'; its targets are dev"),
