@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import duckdb
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -78,6 +79,7 @@ def test_init_never_overwrites_a_file(tmp_path):
     assert not (tmp_path / "other").exists()
 
 
+@pytest.mark.slow
 def test_a_new_project_builds_and_clusters_with_its_profile_in_home_dbt_and_its_own_schema(tmp_path, monkeypatch):
     """The README's path for a new user, in a clone: init on a table of a second database, attached in the profile,
     which moves to ~/.dbt with schema analytics; dbt deps, dbt build, segkit cluster and report. A missing schema, profile or
