@@ -11,7 +11,7 @@ Its modules, lowest first; each imports only modules listed before it (tests/tes
     store, feature_mart                                 segkit's own tables; customer_rfm, the mart it reads
     feature_pipeline, model_selection, naming, profiling    fitting, choosing k, naming and profiling segments
     lineage, drift, migration                           segments over time: stable ids, drift, migration
-    clustering, assign, snapshots, demo_data            what the commands do
+    clustering, assign, snapshots, demo_data, starter   what the commands do
     report.view, report.privacy, report.prose, report.build, report.render, report    the HTML report
     cli                                                 the `segkit` command
 """

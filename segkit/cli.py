@@ -341,5 +341,41 @@ def drift(run_id, as_json, target, profiles_dir):
     click.echo(f"Warning: {report.message} Run `segkit cluster` to refit." if report.refit_advised else report.message)
 
 
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--transactions-path", default=None,
+              help="Your transactions file or glob, relative to FOLDER (default data/transactions.csv). "
+                   "Example: --transactions-path 'exports/orders_*.csv'")
+@click.option("--transactions-relation", default=None,
+              help="Or a table or view to read instead of a file. Example: --transactions-relation raw.orders")
+@click.option("--column", "columns", multiple=True, metavar="NAME=COLUMN",
+              help="Your input's column for one of segkit's (repeatable; default: the Online Retail II headers). "
+                   "Example: --column customer_id=customer_number")
+@click.option("--name", default=None, help="Name of the dbt project and profile (default: from FOLDER). "
+                                           "Example: --name shop_segments")
+@_friendly_errors
+def init(folder, transactions_path, transactions_relation, columns, name):
+    """Write a new dbt project that builds segkit's segments on your own transactions file or table.
+
+    It writes dbt_project.yml (your input and its column mapping), packages.yml (segkit's dbt project as a
+    package), a profiles.yml for DuckDB and a README of the next steps; it never overwrites a file.
+
+    Example: segkit init shop --transactions-path data/orders.csv --column customer_id=customer_number
+    """
+    from segkit.starter import write_starter
+
+    mapping = {}
+    for item in columns:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SegkitError(f"--column {item!r} is not NAME=COLUMN. Example: --column customer_id=customer_number")
+        mapping[key.strip()] = value.strip() or None
+    starter = write_starter(folder, transactions_path, transactions_relation, mapping, name)
+    click.echo(f"Wrote the dbt project {starter.name} in {starter.folder}:")
+    for path in starter.files:
+        click.echo(f"  {path.name}")
+    click.echo(f"Next: cd {folder} and follow README.md (dbt deps, dbt build, segkit cluster).")
+
+
 if __name__ == "__main__":
     cli()
