@@ -84,3 +84,8 @@ def _count_heatmap(table: Table, label: str, corner: str, minimum: int, cell_wid
               for c, n in zip(table.col_labels, row)] for r, row in zip(table.row_labels, table.counts)]
     return charts.heatmap(table.row_labels, table.col_labels, cells, label=label, cell_width=cell_width, corner=corner,
                            suppressed_text=f"fewer than {minimum:,} customers")
+
+
+def report_charts(model: ReportModel) -> dict[str, Markup]:
+    """The report's charts by name, each a self-styled SVG that Jupyter displays inline (segkit.charts.Chart)."""
+    return _charts(model)
