@@ -11,7 +11,7 @@ continues the one before and a series never compares against a later date.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any, Callable
 
@@ -54,10 +54,11 @@ def run_snapshots(settings: Settings, start: date, end: date, dbt_vars: dict[str
     say = progress or (lambda message: None)
     settings = dataclasses.replace(settings, write_report=False)
     snapshots = []
-    for analysis_date in month_starts(start, end):
-        say(f"dbt build as of {analysis_date}")
+    months = month_starts(start, end)
+    for number, analysis_date in enumerate(months, start=1):
+        say(f"month {number} of {len(months)}: dbt build as of {analysis_date}")
         run_dbt(settings, dbt_vars={**(dbt_vars or {}), "analysis_date": str(analysis_date)})
-        say(f"clustering as of {analysis_date}")
+        say(f"month {number} of {len(months)}: clustering as of {analysis_date}")
         run = run_clustering(settings, progress=None)
         with engine.connect(settings, read_only=True) as con:
             # run.previous_run_id: the run it continues (same features, algorithm and k, on or before this
@@ -87,3 +88,20 @@ def describe(snapshot: Snapshot) -> str:
             lines.append(f"    {flow.from_segment} -> {flow.to_segment}: {flow.customers:,} customers, "
                          f"{flow.revenue:,.0f} revenue" + ("  [slipping away]" if flow.is_slipping else ""))
     return "\n".join(lines)
+
+
+def to_json_dict(snapshot: Snapshot) -> dict[str, Any]:
+    """One snapshot as plain JSON values, for `segkit snapshots --json`."""
+    migration = snapshot.migration
+    return {
+        "analysis_date": str(snapshot.analysis_date), "run_id": snapshot.run_id, "chosen_k": snapshot.chosen_k,
+        "n_customers": snapshot.n_customers,
+        "segments": [{"segment_id": i, "name": n, "customers": c} for i, n, c in snapshot.segments],
+        "matches": dict(snapshot.matches),
+        "drift": snapshot.drift.to_json_dict() if snapshot.drift is not None else None,
+        "migration": None if migration is None else {
+            "from_run_id": migration.from_run_id, "to_run_id": migration.to_run_id,
+            "customers_in_both": migration.customers_in_both, "stayed": migration.stayed, "moved": migration.moved,
+            "revenue_moved": migration.revenue_moved, "new_customers": migration.new_customers,
+            "top_flows": [asdict(flow) for flow in migration.top_flows]},
+    }

@@ -1,0 +1,117 @@
+"""What the `segkit` command shows besides its result: logging to stderr, dbt's progress, a run's summary.
+
+Logging (logger "segkit"): INFO lines read '... reading features', DEBUG lines (--verbose) 'debug: ...', and
+warnings 'Warning: ...'. `DbtProgress` follows a dbt build on one status line, rewritten in place, with the
+seconds elapsed, only when stdout and stderr are terminals and INFO is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import threading
+import time
+
+from segkit.dbt_runner import NODE_LINE
+from segkit.engine import engine_name
+
+log = logging.getLogger("segkit")
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = {logging.DEBUG: "debug: ", logging.INFO: "... "}.get(record.levelno, "Warning: ")
+        return prefix + record.getMessage()
+
+
+def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """segkit's log to the current stderr: DEBUG with verbose, WARNING with quiet, else INFO."""
+    for handler in [h for h in log.handlers if getattr(h, "segkit_cli", False)]:
+        log.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.segkit_cli = True
+    handler.setFormatter(_Formatter())
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty() and sys.stderr.isatty()
+
+
+class DbtProgress:
+    """A callable for run_dbt's progress: keeps the latest line of dbt's on one status line, with the time."""
+
+    def __init__(self, label: str = "dbt build"):
+        self.label = label
+        self.enabled = is_terminal() and log.isEnabledFor(logging.INFO) and not log.isEnabledFor(logging.DEBUG)
+        self.text = "starting dbt"
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, daemon=True)
+
+    def __enter__(self) -> "DbtProgress":
+        if self.enabled:
+            self._draw()
+            self._ticker.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        if self.enabled:
+            self._ticker.join()
+            with self._lock:
+                sys.stderr.write("\r\x1b[2K")
+                sys.stderr.flush()
+
+    def __call__(self, line: str) -> None:
+        text = line.split("  ", 1)[-1].strip() if line[:2].isdigit() and line[2:3] == ":" else line.strip()
+        if not text:
+            return
+        node = NODE_LINE.match(text)
+        self.text = f"{node.group(1)} of {node.group(2)} {node.group(3)} {node.group(4)}" if node else text
+        if self.enabled:
+            self._draw()
+
+    def _tick(self) -> None:
+        while not self._done.wait(1.0):
+            self._draw()
+
+    def _draw(self) -> None:
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        line = f"... {self.label} [{time.monotonic() - self.started:4.0f}s] {self.text}"
+        with self._lock:
+            if not self._done.is_set():
+                sys.stderr.write("\r\x1b[2K" + line[:width])
+                sys.stderr.flush()
+
+
+def summary_text(run, settings, report_path) -> str:
+    """The summary `segkit cluster` prints: segments, the k scan, warnings and where the tables are."""
+    lines = [
+        f"Run {run.run_id}: {run.n_customers:,} customers in {run.chosen_k} segments ({run.algorithm}).",
+        f"Why k={run.chosen_k}: {run.k_reason}",
+        "",
+        f"{'id':>3}  {'segment':<28} {'customers':>10} {'share':>7} {'revenue':>8}",
+    ]
+    for segment in run.segments:
+        lines.append(f"{segment.segment_id:>3}  {segment.name:<28} {segment.customers:>10,} "
+                     f"{segment.customer_share:>7.1%} {segment.revenue_share:>8.1%}")
+    lines.append("")
+    lines.append(f"{'k':>3} {'silhouette':>11} {'davies-bouldin':>15} {'calinski-harabasz':>18} {'stability':>10}")
+    for row in run.k_selection:
+        mark = "*" if row.k == run.chosen_k else " "
+        lines.append(f"{row.k:>2}{mark} {row.silhouette:>11.3f} {row.davies_bouldin:>15.3f} "
+                     f"{row.calinski_harabasz:>18,.0f} {row.stability_ari:>10.3f}")
+    for warning in run.warnings:
+        lines.append(f"Warning: {warning}")
+    lines.append("")
+    where = (settings.db_path if engine_name(settings) == "duckdb"
+             else f"the Spark target {settings.profile.target!r}")
+    lines.append(f"Tables: customer_segments, segment_profiles, segment_centroids, k_selection, cluster_runs "
+                 f"in {where}")
+    if report_path:
+        lines.append(f"Report: {report_path}")
+    return "\n".join(lines)
