@@ -44,7 +44,8 @@ def _output_options(command):
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout. Example: --json"),
         click.option("--verbose", "-v", is_flag=True, help="Also log debug detail, e.g. every line dbt writes, to "
                      "stderr. Example: --verbose"),
-        click.option("--quiet", "-q", is_flag=True, help="Log only warnings and errors to stderr, no progress. Example: --quiet"),
+        click.option("--quiet", "-q", is_flag=True,
+                     help="Log only warnings and errors to stderr, no progress. Example: --quiet"),
     ]
     for option in reversed(options):
         wrapper = option(wrapper)
@@ -113,9 +114,11 @@ def _project(**settings):
     return Project(**settings)
 
 
-def _build(project, dbt_vars: dict | None):
+def _build(dbt_vars: dict | None, **settings):
+    """The project, and `dbt build` on it; in a terminal the status line starts before the API is imported."""
     with DbtProgress() as progress:
-        return project.build(vars=dbt_vars, progress=progress)
+        project = _project(**settings)
+        return project, project.build(vars=dbt_vars, progress=progress)
 
 
 @cli.command()
@@ -134,8 +137,7 @@ def build(dbt_vars: str | None, target: str | None, profiles_dir: Path | None, a
     """
     import yaml
 
-    project = _project(target=target, profiles_dir=profiles_dir)
-    result = _build(project, yaml.safe_load(dbt_vars) if dbt_vars else None)
+    project, result = _build(yaml.safe_load(dbt_vars) if dbt_vars else None, target=target, profiles_dir=profiles_dir)
     if as_json:
         return _echo_json({"summary": result.summary, "counts": result.counts, **_location(project.settings)})
     click.echo(result.summary)
@@ -235,9 +237,9 @@ def demo(as_json, **options):
 
     Example: segkit demo --k 6
     """
-    project = _project(**options)
     log.info("dbt build on the embedded demo data")
-    log.info("%s", _build(project, None).summary)
+    project, result = _build(None, **options)
+    log.info("%s", result.summary)
     _run_cluster(project, as_json)
 
 
@@ -319,7 +321,8 @@ def assign(values, csv_path, run_id, output_format, target, profiles_dir, as_jso
                    "second). Example: --moved-between 20261001T080000Z-3f2a9c1b 20261101T080000Z-7d1e0a42")
 @click.option("--features", default=None,
               help="customer_rfm columns to add, comma-separated. Example: --features recency_days,monetary_total")
-@click.option("--run-id", default=None, help="Run to export (default: the latest). Example: --run-id 20261123T081500Z-3f2a9c1b")
+@click.option("--run-id", default=None,
+              help="Run to export (default: the latest). Example: --run-id 20261123T081500Z-3f2a9c1b")
 @click.option("--format", "output_format", type=click.Choice(["csv", "parquet"]), default=None,
               help="File format (default: from the file name). Example: --format parquet")
 @_warehouse_options

@@ -18,8 +18,6 @@ from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
 from segkit.warehouse import disk_full_message
 
 log = logging.getLogger("segkit")
-# A line of dbt's progress: '12:00:01  3 of 41 OK created sql table model main_build.stg_transactions ... [OK in 0.1s]'
-NODE_LINE = re.compile(r"^(?:\d\d:\d\d:\d\d\s+)?(\d+) of (\d+) (\S+) (.*?)(?:\s\.{2,}.*)?$")
 
 # segkit's own checks (the input check before any model, the quality gate and publishing after them) end a build with
 # a message that already says what to do. Each of its lines starts with 'segkit: '; the first may follow the engine's

@@ -8,15 +8,17 @@ seconds elapsed, only when stdout and stderr are terminals and INFO is logged.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import sys
 import threading
 import time
 
-from segkit.dbt_runner import NODE_LINE
-from segkit.engine import engine_name
-
+# Only the standard library here: the command imports this module first, and the status line should appear
+# before numpy, pandas and DuckDB have loaded.
 log = logging.getLogger("segkit")
+# A line of dbt's progress: '12:00:01  3 of 41 OK created sql table model main_build.stg_transactions ... [OK in 0.1s]'
+NODE_LINE = re.compile(r"^(?:\d\d:\d\d:\d\d\s+)?(\d+) of (\d+) (\S+) (.*?)(?:\s\.{2,}.*)?$")
 
 
 class _Formatter(logging.Formatter):
@@ -90,6 +92,8 @@ class DbtProgress:
 
 def summary_text(run, settings, report_path) -> str:
     """The summary `segkit cluster` prints: segments, the k scan, warnings and where the tables are."""
+    from segkit.engine import engine_name
+
     lines = [
         f"Run {run.run_id}: {run.n_customers:,} customers in {run.chosen_k} segments ({run.algorithm}).",
         f"Why k={run.chosen_k}: {run.k_reason}",

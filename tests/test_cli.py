@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+import pty
+import shutil
+import subprocess
+import time
+
 import click
+import duckdb
 import pytest
 from click.testing import CliRunner
 
 from segkit.cli import cli
+from tests.conftest import ROOT, SEGKIT, segkit, segkit_environment
 
 COMMANDS = sorted(cli.commands)
 
@@ -39,3 +48,80 @@ def test_cluster_without_a_database_says_run_dbt_build_first(tmp_path, monkeypat
     assert result.exit_code == 1
     assert "dbt build" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_json_verbose_and_quiet(name):
+    flags = {opt for parameter in cli.commands[name].params for opt in getattr(parameter, "opts", [])}
+    assert {"--json", "--verbose", "--quiet"} <= flags
+
+
+def drifted_copy(clustered_db, tmp_path):
+    """The clustered demo database after a 'build' in which every customer lapsed a year and spent ten times more."""
+    path = tmp_path / "drifted.duckdb"
+    shutil.copy(clustered_db, path)
+    with duckdb.connect(str(path)) as con:
+        con.execute("update customer_rfm set recency_days = recency_days + 365, monetary_total = monetary_total * 10")
+    return path
+
+
+def test_drift_exits_4_with_fail_on_drift_when_a_refit_is_advised(clustered_db, tmp_path):
+    steady = segkit("drift", "--fail-on-drift", db_path=clustered_db)
+    assert steady.returncode == 0, steady.stderr
+    assert "No significant drift" in steady.stdout
+    drifted = drifted_copy(clustered_db, tmp_path)
+    advisory = segkit("drift", db_path=drifted)
+    assert advisory.returncode == 0 and "A refit is advisable" in advisory.stdout
+    failing = segkit("drift", "--fail-on-drift", "--json", db_path=drifted)
+    assert failing.returncode == 4, failing.stderr
+    assert json.loads(failing.stdout)["refit_advised"] is True
+    assert "Traceback" not in failing.stderr
+
+
+def test_quiet_logs_nothing_and_json_prints_only_json(clustered_db, tmp_path):
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(clustered_db, path)
+    quiet = segkit("cluster", "--k", "4", "--no-report", "--quiet", db_path=path)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert "customers in 4 segments" in quiet.stdout
+    result = segkit("report", "--report-path", str(tmp_path), "--json", db_path=path)
+    assert result.returncode == 0 and result.stderr == ""
+    assert json.loads(result.stdout)["report_path"].startswith(str(tmp_path))
+
+
+def test_verbose_logs_every_line_of_dbt_and_a_pipe_gets_no_status_line(tmp_path):
+    result = segkit("build", "--verbose", "--vars", "{transactions_path: no/such/file.csv}",
+                    db_path=tmp_path / "new.duckdb")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "debug: dbt: " in result.stderr and "Running with dbt=" in result.stderr
+    assert "no input file matches transactions_path 'no/such/file.csv'" in result.stderr
+    assert "\r" not in result.stderr and "\x1b[" not in result.stderr  # stdout is a pipe: no status line
+
+
+def test_a_terminal_gets_a_status_line_as_soon_as_the_build_starts(tmp_path):
+    main, secondary = pty.openpty()
+    started = time.monotonic()
+    process = subprocess.Popen([SEGKIT, "build", "--vars", "{transactions_path: no/such/file.csv}"],
+                               stdin=secondary, stdout=secondary, stderr=secondary, cwd=ROOT,
+                               env=segkit_environment(tmp_path / "new.duckdb"))
+    os.close(secondary)
+    screen, first_line_at = b"", None
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # the terminal closes when the command ends
+            break
+        if not chunk:
+            break
+        screen += chunk
+        if first_line_at is None and b"... dbt build [" in screen:
+            first_line_at = time.monotonic() - started
+    process.wait(timeout=120)
+    os.close(main)
+    text = screen.decode()
+    assert process.returncode == 1
+    assert first_line_at is not None, text
+    # Before dbt has written a line, the status line says dbt is starting and counts the seconds.
+    assert text.index("starting dbt") < text.index("Running with dbt=")
+    assert "no input file matches transactions_path" in text
+    print(f"status line after {first_line_at:.2f} s")
