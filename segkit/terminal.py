@@ -18,7 +18,7 @@ import time
 # before numpy, pandas and DuckDB have loaded.
 log = logging.getLogger("segkit")
 # A line of dbt's progress: '12:00:01  3 of 41 OK created sql table model main_build.stg_transactions ... [OK in 0.1s]'
-NODE_LINE = re.compile(r"^(?:\d\d:\d\d:\d\d\s+)?(\d+) of (\d+) (\S+) (.*?)(?:\s\.{2,}.*)?$")
+NODE_LINE = re.compile(r"^(?:\d\d:\d\d:\d\d\s+)?(\d+) of (\d+) (\S+) (.*?)(?:\s+\.*\s*\[[^\]]*\])?$")
 
 
 class _Formatter(logging.Formatter):
@@ -48,7 +48,7 @@ class DbtProgress:
     def __init__(self, label: str = "dbt build"):
         self.label = label
         self.enabled = is_terminal() and log.isEnabledFor(logging.INFO) and not log.isEnabledFor(logging.DEBUG)
-        self.text = "starting dbt"
+        self.text = "starting dbt (it reads the project first)"
         self.started = time.monotonic()
         self._lock = threading.Lock()
         self._done = threading.Event()
