@@ -125,3 +125,15 @@ def test_a_terminal_gets_a_status_line_as_soon_as_the_build_starts(tmp_path):
     assert text.index("starting dbt") < text.index("Running with dbt=")
     assert "no input file matches transactions_path" in text
     print(f"status line after {first_line_at:.2f} s")
+
+
+def test_snapshots_and_demo_data_print_json(fresh_demo_db, tmp_path):
+    result = segkit("snapshots", "--start", "2011-11-01", "--end", "2011-12-01", "--k", "3", "--json",
+                    db_path=fresh_demo_db)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    months = json.loads(result.stdout)
+    assert [month["analysis_date"] for month in months] == ["2011-11-01", "2011-12-01"]
+    assert months[1]["migration"]["from_run_id"] == months[0]["run_id"]
+    assert sum(segment["customers"] for segment in months[1]["segments"]) == months[1]["n_customers"]
+    generated = CliRunner().invoke(cli, ["demo-data", "--customers", "20", "--out", str(tmp_path / "d.csv"), "--json"])
+    assert generated.exit_code == 0 and json.loads(generated.stdout)["customers"] == 20
