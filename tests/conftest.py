@@ -82,9 +82,9 @@ def clustered_db(demo_db, tmp_path_factory) -> Path:
     return path
 
 
-CLEANING_MODELS = ("stg_transactions", "int_duplicate_lines", "int_transaction_lines_checked",
-                   "int_lines_by_customer", "int_analysis_date", "int_transaction_lines_classified",
-                   "int_transactions_cleaned", "int_transactions_rejected",
+CLEANING_MODELS = ("stg_raw__lines", "int_lines_duplicated", "int_lines_checked",
+                   "int_lines_aggregated_to_customers", "int_analysis_date_resolved", "int_lines_classified",
+                   "int_lines_kept", "int_lines_rejected",
                    "data_quality_summary")
 _CATALOG = "cleaning"
 

@@ -2,7 +2,7 @@
 
 `dbt compile` runs once (the `compiled_cleaning` fixture); each example then executes the compiled models, in
 dependency order, in a fresh in-memory database, so hypothesis can try many batches in seconds. Every line must end in exactly one of
-int_transactions_cleaned and int_transactions_rejected, and data_quality_summary must balance and agree with
+int_lines_kept and int_lines_rejected, and data_quality_summary must balance and agree with
 the line-by-line classification.
 """
 
@@ -54,15 +54,15 @@ lines = st.lists(st.tuples(invoices, codes, free_text, numbers, dates, numbers, 
 def test_every_generated_line_is_kept_or_rejected_exactly_once(compiled_cleaning, batch):
     con = compiled_cleaning.run({"lines.csv": as_csv(batch)})
     try:
-        read = con.execute("select count(*) from stg_transactions").fetchone()[0]
-        placed = con.execute("""select count(*), count(distinct transaction_line_id), min(transaction_line_id),
-                max(transaction_line_id) from (
-            select transaction_line_id from int_transactions_cleaned
-            union all select transaction_line_id from int_transactions_rejected)""").fetchone()
+        read = con.execute("select count(*) from stg_raw__lines").fetchone()[0]
+        placed = con.execute("""select count(*), count(distinct line_id), min(line_id),
+                max(line_id) from (
+            select line_id from int_lines_kept
+            union all select line_id from int_lines_rejected)""").fetchone()
         summary = dict(con.execute("select reason, row_count from data_quality_summary").fetchall())
         classified = dict(con.execute("""select coalesce(rejection_reason, 'rows_kept'), count(*)
-            from int_transaction_lines_classified group by 1""").fetchall())
-        unknown = con.execute("""select count(*) from int_transactions_rejected
+            from int_lines_classified group by 1""").fetchall())
+        unknown = con.execute("""select count(*) from int_lines_rejected
             where rejection_reason not in (select reason from rejection_reasons)""").fetchone()[0]
     finally:
         con.close()
@@ -70,5 +70,6 @@ def test_every_generated_line_is_kept_or_rejected_exactly_once(compiled_cleaning
     assert placed == (read, read, 1, read)
     assert summary["rows_read"] == read == sum(n for reason, n in summary.items() if reason != "rows_read")
     assert unknown == 0
-    # The summary counts whole customers (int_lines_by_customer), the views classify line by line: they agree.
+    # The summary counts whole customers (int_lines_aggregated_to_customers), the views classify line by line: they
+    # agree.
     assert {reason: n for reason, n in summary.items() if n and reason != "rows_read"} == classified

@@ -65,8 +65,8 @@ def reference(text: str, dbt_vars: dict) -> pd.DataFrame:
 
 def assert_lines_match(con: duckdb.DuckDBPyConnection, expected: pd.DataFrame) -> None:
     """Each line's reason, return flag and date, and data_quality_summary, as the reference has them."""
-    actual = con.execute("""select rejection_reason, is_return, order_date from int_transaction_lines_classified
-                            order by transaction_line_id""").df()
+    actual = con.execute("""select rejection_reason, is_return, order_date from int_lines_classified
+                            order by line_id""").df()
     assert list(actual["rejection_reason"].fillna("kept")) == list(expected["rejection_reason"].fillna("kept"))
     assert list(actual["is_return"]) == list(expected["is_return"])
     assert [d.date() if not pd.isna(d) else None for d in actual["order_date"]] == list(expected["order_date"])
@@ -107,8 +107,8 @@ def test_a_zero_quantity_at_a_positive_price_is_no_order(compiled_cleaning):
                       retail_line("5", "3", "03", "0.004", "102")]) + "\n"  # worth 0.012: a purchase
     with compiled_cleaning.run({"t.csv": text}) as con:
         assert_lines_match(con, reference(text, RETAIL_VARS))
-        purchases = con.execute("""select customer_id, orders, last_purchase_date, purchases_total
-            from int_lines_by_customer where rejection_reason is null and first_purchase_date is not null
+        purchases = con.execute("""select customer_id, orders, last_purchase_date, monetary_total
+            from int_lines_aggregated_to_customers where rejection_reason is null and first_purchase_date is not null
             order by customer_id""").fetchall()
         reasons = dict(con.execute("select reason, row_count from data_quality_summary").fetchall())
     assert [(customer, orders, day.isoformat(), float(total)) for customer, orders, day, total in purchases] == [
@@ -214,13 +214,14 @@ def test_a_typed_timestamp_with_a_time_zone_is_dated_in_utc_on_any_machine(tmp_p
     monkeypatch.setenv("TZ", "Asia/Tokyo")  # dbt's DuckDB session takes the machine's time zone from TZ
     columns = {**ISSUE_VARS["columns"], "order_date": "ts"}
     dbt_vars = {**ISSUE_VARS, "columns": columns, "order_date_format": None}
-    db_path = dbt_build(tmp_path / "t.duckdb", select="+int_lines_by_customer",
+    db_path = dbt_build(tmp_path / "t.duckdb", select="+int_lines_aggregated_to_customers",
                         transactions_path=str(tmp_path / "t.parquet"), **dbt_vars)
     # The same instants as ISO text, through the reference.
     text = frame.assign(ts=[instant.isoformat() for instant in instants]).to_csv(index=False)
     expected = customer_features(reference(text, dbt_vars))
     with duckdb.connect(str(db_path), read_only=True) as con:
-        dates = con.execute("""select customer_id, first_purchase_date, last_purchase_date from main_build.int_lines_by_customer
+        dates = con.execute("""select customer_id, first_purchase_date, last_purchase_date
+                               from main_build.int_lines_aggregated_to_customers
                                where rejection_reason is null order by customer_id""").fetchall()
     assert dates == [(customer, row.first_order_date.date(), row.last_order_date.date())
                      for customer, row in expected.iterrows()]

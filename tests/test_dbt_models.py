@@ -52,14 +52,14 @@ def assert_features_match(db_path, lines: pd.DataFrame) -> None:
 
 def test_demo_build_creates_the_documented_tables(demo_db):
     tables = set(query(demo_db, "select table_name from information_schema.tables")["table_name"])
-    assert {"stg_transactions", "int_transactions_cleaned", "int_transactions_rejected", "data_quality_summary",
+    assert {"stg_raw__lines", "int_lines_kept", "int_lines_rejected", "data_quality_summary",
             "customer_rfm", "customer_rfm_scores", "rfm_score_bins", "rfm_segment_rules"} <= tables
     assert query(demo_db, "select count(*) as n from customer_rfm")["n"][0] > 1000
 
 
 def test_demo_features_match_an_independent_pandas_computation(demo_db):
     lines = demo_reference()
-    analysis_date = query(demo_db, "select analysis_date from main_build.int_analysis_date")["analysis_date"][0]
+    analysis_date = query(demo_db, "select analysis_date from main_build.int_analysis_date_resolved")["analysis_date"][0]
     assert pd.Timestamp(analysis_date).date() == lines.attrs["analysis_date"]
     assert_features_match(demo_db, lines)
 
@@ -81,9 +81,9 @@ def test_data_quality_summary_balances_on_demo_data(demo_db):
 
 
 def test_privacy_staging_drops_free_text(demo_db):
-    columns = set(query(demo_db, "describe main_build.stg_transactions")["column_name"])
+    columns = set(query(demo_db, "describe main_build.stg_raw__lines")["column_name"])
     assert not {"Description", "description"} & columns
-    downstream = set(query(demo_db, "describe main_build.int_transactions_cleaned")["column_name"])
+    downstream = set(query(demo_db, "describe main_build.int_lines_kept")["column_name"])
     assert "country" not in downstream
 
 

@@ -23,7 +23,7 @@ from tests.conftest import ROOT, dbt_build, segkit, snapshot
 
 HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country"
 EXTRACTION_DATE = "2011-12-31"
-UP_TO_SUMMARY = "+data_quality_summary +int_transactions_cleaned +int_transactions_rejected"
+UP_TO_SUMMARY = "+data_quality_summary +int_lines_kept +int_lines_rejected"
 
 
 def line(invoice="1", code="A", quantity="1", when="2010-12-01 08:26:00", price="2.50", customer="100") -> str:
@@ -124,11 +124,11 @@ def write_files(folder: Path, files: dict[str, str]) -> None:
 def assert_placed(con: duckdb.DuckDBPyConnection, case: Rejected) -> None:
     """Exact reason counts, a balanced summary, and every line in exactly one of kept and rejected."""
     summary = dict(con.execute("select reason, row_count from main_build.data_quality_summary").fetchall())
-    kept = con.execute("select customer_id, line_amount from main_build.int_transactions_cleaned "
-                       "where not is_return order by transaction_line_id").fetchall()
-    placed = con.execute("""select count(*), count(distinct transaction_line_id) from (
-        select transaction_line_id from main_build.int_transactions_cleaned
-        union all select transaction_line_id from main_build.int_transactions_rejected)""").fetchone()
+    kept = con.execute("select customer_id, line_amount from main_build.int_lines_kept "
+                       "where not is_return order by line_id").fetchall()
+    placed = con.execute("""select count(*), count(distinct line_id) from (
+        select line_id from main_build.int_lines_kept
+        union all select line_id from main_build.int_lines_rejected)""").fetchone()
     lines_in_files = case.rows or sum(len(text.strip("\n").split("\n")) - 1 for text in case.files.values())
     assert summary["rows_read"] == lines_in_files
     assert {reason: count for reason, count in summary.items() if count and reason != "rows_read"} == \

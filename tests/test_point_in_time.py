@@ -72,13 +72,14 @@ def test_the_later_lines_were_read_and_set_aside(snapshots):
 
 
 def test_whole_customer_counts_agree_with_the_lines_at_a_set_date(snapshots):
-    """int_lines_by_customer applies the analysis date to whole customers; the line views apply it line by line."""
+    """int_lines_aggregated_to_customers applies the analysis date to whole customers; the line views apply it line
+    by line."""
     for db in snapshots[:2]:
         with connect(db, read_only=True) as con:
             summary = dict(con.execute("select reason, row_count from data_quality_summary "
                                        "where row_count > 0 and reason <> 'rows_read'").fetchall())
             classified = dict(con.execute("select coalesce(rejection_reason, 'rows_kept'), count(*) "
-                                          "from main_build.int_transaction_lines_classified group by 1").fetchall())
+                                          "from main_build.int_lines_classified group by 1").fetchall())
             differing = con.execute("""
                 select count(*) from customer_rfm full join (
                     select customer_id,
@@ -87,7 +88,7 @@ def test_whole_customer_counts_agree_with_the_lines_at_a_set_date(snapshots):
                            coalesce(sum(case when is_return then -line_amount end), 0) as returns_total,
                            count(distinct case when not is_return then product_id end) as distinct_products,
                            max(case when not is_return then order_date end) as last_order_date
-                    from main_build.int_transactions_cleaned group by customer_id) as lines using (customer_id)
+                    from main_build.int_lines_kept group by customer_id) as lines using (customer_id)
                 where customer_rfm.frequency is distinct from lines.frequency
                    or customer_rfm.monetary_total is distinct from lines.monetary_total
                    or customer_rfm.returns_total is distinct from lines.returns_total

@@ -112,11 +112,11 @@ def test_pseudonymising_without_a_key_stops_before_any_model_runs(tmp_path, monk
 
 def test_staging_keeps_only_what_segmentation_uses(demo_db):
     with duckdb.connect(str(demo_db), read_only=True) as con:
-        staged = {row[0] for row in con.execute("describe main_build.stg_transactions").fetchall()}
+        staged = {row[0] for row in con.execute("describe main_build.stg_raw__lines").fetchall()}
         downstream = {c for (c,) in con.execute("""select column_name from information_schema.columns
             where table_name like 'int_%' or table_name like 'customer_%'""").fetchall()}
     assert not {"Description", "description", "country", "Country"} & (staged | downstream)
-    assert staged == {"transaction_line_id", "line_fingerprint", "customer_id", "order_id", "product_id",
+    assert staged == {"line_id", "line_fingerprint", "customer_id", "order_id", "product_id",
                       "product_category", "quantity", "unit_price", "line_amount", "order_date",
                       "has_unparseable_value"}
 

@@ -185,7 +185,7 @@ def test_a_partial_build_reads_published_tables_and_never_a_failed_build(previou
     assert {table: rows for table, rows in after.items() if table != "customer_segments_scored"} == \
         {table: rows for table, rows in before.items() if table != "customer_segments_scored"}
     # A mart whose inputs this build did not rebuild would mix in the failed build's tables: refused.
-    stale = "customer_rfm was built from .*int_lines_by_customer.*--select [+]customer_rfm"
+    stale = "customer_rfm was built from .*int_lines_aggregated_to_customers.*--select [+]customer_rfm"
     with pytest.raises(SegkitError, match=stale):
         run_dbt(load_settings(project_dir=ROOT, db_path=db_path), ("build", "--select", "customer_rfm"))
     # Replacing customer_rfm without the marts that read it would leave them disagreeing: refused.
@@ -197,12 +197,17 @@ def test_a_partial_build_reads_published_tables_and_never_a_failed_build(previou
 
 
 def test_a_passing_build_publishes_every_mart_and_drops_stale_line_level_tables(previous, tmp_path):
-    """Earlier versions built the line-level models in main; a build that publishes drops them, keeps segkit's tables,
-    and replaces the marts together. The vars are YAML, with an unquoted date, as a user types them."""
+    """Earlier versions built the line-level models in main, under their present and their former names; a build
+    that publishes drops them, keeps segkit's tables, and replaces the marts together. The vars are YAML, with an
+    unquoted date, as a user types them."""
     db_path, before = previous
     with duckdb.connect(str(db_path)) as con:
+        con.execute("create table main.stg_raw__lines as select 1 as line_id")
+        con.execute("create view main.int_lines_rejected as select * from main.stg_raw__lines")
+        # formerly:begin
         con.execute("create table main.stg_transactions as select 1 as transaction_line_id")
         con.execute("create view main.int_transactions_rejected as select * from main.stg_transactions")
+        # formerly:end
     path = write_input(tmp_path / "in", sub_cent_lines()[:-1])
     result = segkit("build", "--vars", f"{{transactions_path: '{path}', extraction_date: 2011-12-31}}",
                     db_path=db_path)
@@ -212,7 +217,8 @@ def test_a_passing_build_publishes_every_mart_and_drops_stale_line_level_tables(
             "select table_name from information_schema.tables where table_schema = 'main'").fetchall()}
         customers = [con.execute(f"select count(distinct customer_id) from main.{table}").fetchone()[0]
                      for table in ("customer_rfm", "customer_rfm_scores", "customer_segments_scored")]
-        extraction_date = con.execute(f"select extraction_date from {BUILD_SCHEMA}.int_analysis_date").fetchone()[0]
+        extraction_date = con.execute(
+            f"select extraction_date from {BUILD_SCHEMA}.int_analysis_date_resolved").fetchone()[0]
     assert in_main == set(before) | set(PUBLISHED)
     assert customers == [12, 12, 12]
     assert str(extraction_date) == "2011-12-31"

@@ -307,10 +307,10 @@ def test_a_workbook_builds_with_dbt_and_its_line_ids_name_sheet_and_row(tmp_path
                         extraction_date=EXTRACTION_DATE)
     with duckdb.connect(str(db_path), read_only=True) as con:
         assert_placed(con, Rejected({}, {"rows_kept": 4, "missing_customer_id": 1}, rows=5))
-        kept = con.execute("""select s.transaction_line_id, s.customer_id, s.order_id, s.product_id, s.order_date,
+        kept = con.execute("""select s.line_id, s.customer_id, s.order_id, s.product_id, s.order_date,
                                      s.line_amount
-                              from main_build.stg_transactions as s join main_build.int_transactions_cleaned using (transaction_line_id)
-                              order by s.transaction_line_id""").fetchall()
+                              from main_build.stg_raw__lines as s join main_build.int_lines_kept using (line_id)
+                              order by s.line_id""").fetchall()
     day = datetime.date
     assert [(line_id // 10**12, line_id % 10**12) for line_id, *_ in kept] == [(0, 1), (0, 2), (1, 1), (1, 2)]
     assert [tuple(row[1:4]) for row in kept] == [("13085", "489434", "85048"), ("13085", "489434", "79323"),
@@ -330,13 +330,13 @@ def compiled_with(compiled_cleaning, tmp_path_factory):
     def compile(decimal: str, thousands: str | None) -> CompiledCleaning:
         if (decimal, thousands) not in compiled:
             empty = tmp_path_factory.mktemp("numbers")  # compiled before any file is there, as compiled_cleaning
-            run_dbt(load_settings(project_dir=ROOT, db_path=empty / "numbers.duckdb"), args=("compile", "--select", "stg_transactions"),
+            run_dbt(load_settings(project_dir=ROOT, db_path=empty / "numbers.duckdb"), args=("compile", "--select", "stg_raw__lines"),
                     dbt_vars={"transactions_path": str(empty / "*.csv"), "extraction_date": EXTRACTION_DATE,
                               "decimal_separator": decimal, "thousands_separator": thousands})
-            stg = DBT_TARGET / "compiled" / "segkit" / "dbt_project" / "models" / "staging" / "stg_transactions.sql"
+            stg = DBT_TARGET / "compiled" / "segkit" / "dbt_project" / "models" / "staging" / "stg_raw__lines.sql"
             sql = stg.read_text().replace(str(empty), str(compiled_cleaning.folder))
             compiled[(decimal, thousands)] = CompiledCleaning(compiled_cleaning.folder,
-                                                              {**compiled_cleaning.sql, "stg_transactions": sql})
+                                                              {**compiled_cleaning.sql, "stg_raw__lines": sql})
         return compiled[(decimal, thousands)]
     return compile
 
@@ -430,7 +430,7 @@ def test_a_csv_error_dbt_reports_becomes_one_message_with_file_line_and_var(tmp_
     (tmp_path / "t.csv").write_text(csv(*lines))
     with duckdb.connect() as con, pytest.raises(duckdb.Error) as error:
         con.execute(f"select count(*) from read_csv('{tmp_path / 't.csv'}', delim = ',', quote = '\"')")
-    output = f"07:01:02  Runtime Error in model stg_transactions (models/staging/stg_transactions.sql)\n{error.value}\n"
+    output = f"07:01:02  Runtime Error in model stg_raw__lines (models/staging/stg_raw__lines.sql)\n{error.value}\n"
     with pytest.raises(SegkitError) as stopped:
         _raise_for_failure(output, tmp_path / "x.duckdb", ["dbt", "build"])
     assert str(stopped.value).startswith(f"'{tmp_path / 't.csv'}' line 25002: a quoted field")

@@ -153,7 +153,7 @@
                 ~ "--select " ~ (replaced | join('+ ')) ~ "+ (or the whole project).") -}}
         {%- endif -%}
     {%- endfor -%}
-    {%- if 'stg_transactions' in built and to_publish and 'data_quality_summary' not in built -%}
+    {%- if 'stg_raw__lines' in built and to_publish and 'data_quality_summary' not in built -%}
         {{- return("nothing was published: this build read the input but did not build data_quality_summary, which "
             ~ "the quality gate checks before publishing. Add it (--select ... +data_quality_summary) or build the "
             ~ "whole project.") -}}
@@ -199,6 +199,13 @@
         {%- do statements.append('drop ' ~ existing[node.alias] ~ ' '
             ~ api.Relation.create(database=node.database, schema=target.schema, identifier=node.alias)) -%}
     {%- endfor -%}
+    {#- formerly:begin  The line-level models under their former names (README "Migrating from earlier versions"). -#}
+    {%- for name in ['stg_transactions', 'int_duplicate_lines', 'int_transaction_lines_checked',
+        'int_lines_by_customer', 'int_analysis_date', 'int_transaction_lines_classified', 'int_transactions_cleaned',
+        'int_transactions_rejected'] if name in existing -%}
+        {%- do statements.append('drop ' ~ existing[name] ~ ' '
+            ~ api.Relation.create(database=target.database, schema=target.schema, identifier=name)) -%}
+    {%- endfor -%}{#- formerly:end -#}
     {%- for node in nodes -%}
         {%- set built = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
         {%- do statements.append('create or replace table ' ~ built.incorporate(path={'schema': target.schema})

@@ -122,7 +122,7 @@
         {%- endfor -%}
     {%- endif -%}
     {%- do message.append(("If the data is right, raise the threshold: " ~ threshold_vars ~ ". " if threshold_vars
-        else "") ~ "Every line and its reason is in " ~ build_schema() ~ ".int_transactions_rejected.") -%}
+        else "") ~ "Every line and its reason is in " ~ build_schema() ~ ".int_lines_rejected.") -%}
     {{- return(message | join('\n')) -}}
 {%- endmacro %}
 
@@ -142,7 +142,7 @@
                 ~ "quoted, csv_escape for the character before a quote inside a field.") -}}
         {%- endif -%}
         {%- set unread = run_query("select count(*), count(case when order_date is null then 1 end) from "
-            ~ build_relation('int_transaction_lines_checked') ~ " where rejection_reason = 'unparseable'").rows[0] -%}
+            ~ build_relation('int_lines_checked') ~ " where rejection_reason = 'unparseable'").rows[0] -%}
         {%- if unread[1] * 2 >= unread[0] -%}
             {{- return("Most have an order date that does not read: " ~ (format_hint or "set order_date_format to the "
                 ~ "strptime format of your dates, e.g. '%d/%m/%Y %H:%M'.")) -}}
@@ -177,7 +177,7 @@
                 customer_id,
                 max(case when rejection_reason is null and first_purchase_date is not null then 1 else 0 end) as kept,
                 max(case when rejection_reason is null and line_count > lines_in_window then 1 else 0 end) as later
-            from {{ build_relation('int_lines_by_customer') }}
+            from {{ build_relation('int_lines_aggregated_to_customers') }}
             where customer_id is not null
             group by customer_id
         ),
@@ -186,7 +186,7 @@
             select
                 coalesce(lines.rejection_reason, 'return_without_purchase') as reason,
                 sum(lines.line_count) as line_count
-            from {{ build_relation('int_lines_by_customer') }} as lines
+            from {{ build_relation('int_lines_aggregated_to_customers') }} as lines
             inner join customers on lines.customer_id = customers.customer_id
             where customers.kept = 0 and customers.later = 0
             group by 1
@@ -201,15 +201,15 @@
     {%- set found = {'customers': row[0] | int, 'lost': row[1] | int, 'reason': row[2], 'line_ids': []} -%}
     {%- if found['lost'] >= var('quality_gate_min_lines') | int -%}
         {%- set lines -%}
-            select lines.transaction_line_id
-            from {{ build_relation('int_transaction_lines_checked') }} as lines
+            select lines.line_id
+            from {{ build_relation('int_lines_checked') }} as lines
             inner join (
-                select customer_id from {{ build_relation('int_lines_by_customer') }}
+                select customer_id from {{ build_relation('int_lines_aggregated_to_customers') }}
                 group by customer_id
                 having max(case when rejection_reason is null and (first_purchase_date is not null
                     or line_count > lines_in_window) then 1 else 0 end) = 0
             ) as lost on lines.customer_id = lost.customer_id
-            order by lines.transaction_line_id
+            order by lines.line_id
             limit 3
         {%- endset -%}
         {%- do found.update({'line_ids': run_query(lines).columns[0].values() | list}) -%}
@@ -217,13 +217,13 @@
     {{- return(found) -}}
 {%- endmacro %}
 
-{#- The first three lines rejected for a reason. The checks' reasons come from int_transaction_lines_checked, which
-    every build that checks the gate has built; the later two from int_transactions_rejected, when built. -#}
+{#- The first three lines rejected for a reason. The checks' reasons come from int_lines_checked, which
+    every build that checks the gate has built; the later two from int_lines_rejected, when built. -#}
 {% macro rejected_line_ids(reason, built) -%}
-    {%- set model = 'int_transactions_rejected' if 'int_transactions_rejected' in built
-        else 'int_transaction_lines_checked' -%}
-    {{- return(run_query("select transaction_line_id from " ~ build_relation(model) ~ " where rejection_reason = "
-        ~ sql_string(reason) ~ " order by transaction_line_id limit 3").columns[0].values() | list) -}}
+    {%- set model = 'int_lines_rejected' if 'int_lines_rejected' in built
+        else 'int_lines_checked' -%}
+    {{- return(run_query("select line_id from " ~ build_relation(model) ~ " where rejection_reason = "
+        ~ sql_string(reason) ~ " order by line_id limit 3").columns[0].values() | list) -}}
 {%- endmacro %}
 
 {#- The lines at these positions, read back from the input: 'line 14: InvoiceDate='13/01/2024', ...' with every

@@ -1,7 +1,8 @@
--- int_lines_by_customer joins each customer's distinct counts on a 64-bit hash of the customer id. Two customers
--- sharing a key (odds about 7 in 10 million for 5 million customers) would share counts, so the build stops instead.
+-- int_lines_aggregated_to_customers joins each customer's distinct counts on a 64-bit hash of the customer id. Two
+-- customers sharing a key (odds about 7 in 10 million for 5 million customers) would share counts, so the build stops
+-- instead.
 with lines_by_customer as (
-    select * from {{ ref('int_lines_by_customer') }}
+    select * from {{ ref('int_lines_aggregated_to_customers') }}
 ),
 
 shared_keys as (

@@ -1,7 +1,7 @@
--- Every line that passes the checks has what features need (customer, order, date and amount). Counted in the
--- one pass of int_lines_by_customer, in place of a not_null test per column that would read every line again.
+-- Every line that passes the checks has what features need (customer, order, date and amount). Counted in the one
+-- pass of int_lines_aggregated_to_customers, in place of a not_null test per column that would read every line again.
 with lines_by_customer as (
-    select * from {{ ref('int_lines_by_customer') }}
+    select * from {{ ref('int_lines_aggregated_to_customers') }}
 ),
 
 incomplete as (

@@ -3,16 +3,16 @@
 {%- set has_categories = var('columns').get('product_category') -%}
 
 with lines_by_customer as (
-    select * from {{ ref('int_lines_by_customer') }}
+    select * from {{ ref('int_lines_aggregated_to_customers') }}
 ),
 
 analysis_date as (
-    select * from {{ ref('int_analysis_date') }}
+    select * from {{ ref('int_analysis_date_resolved') }}
 ),
 {%- if has_categories %}
 
 kept_lines as (
-    select * from {{ ref('int_transactions_cleaned') }}
+    select * from {{ ref('int_lines_kept') }}
 ),
 {%- endif %}
 
@@ -25,7 +25,7 @@ purchases as (
         last_purchase_date as last_order_date,
         orders as frequency,
         order_days,
-        purchases_total as monetary_total,
+        monetary_total,
         distinct_products,
         returns_total
     from lines_by_customer
@@ -34,7 +34,7 @@ purchases as (
 
 {%- if has_categories %}
 
-spend_by_category as (
+monetary_by_category as (
     select
         customer_id,
         product_category,
@@ -48,7 +48,7 @@ top_category_by_customer as (
     select
         customer_id,
         max(category_total) / sum(category_total) as top_category_share
-    from spend_by_category
+    from monetary_by_category
     group by customer_id
 ),
 {%- endif %}

@@ -1,14 +1,14 @@
 {#- Rows read, kept, and rejected per reason (every reason listed, zero when none): kept + rejected = read.
     Rows read are counted on staging, independently of cleaning, so a line lost in between would show. The
-    other counts come from int_lines_by_customer, which applies the rules of int_transaction_lines_classified
+    other counts come from int_lines_aggregated_to_customers, which applies the rules of int_lines_classified
     to whole customers: after_analysis_date to lines that passed the checks but are dated on or after the
     analysis date, return_without_purchase to the other such lines of a customer without a purchase. -#}
-with transactions as (
-    select * from {{ ref('stg_transactions') }}
+with lines as (
+    select * from {{ ref('stg_raw__lines') }}
 ),
 
 lines_by_customer as (
-    select * from {{ ref('int_lines_by_customer') }}
+    select * from {{ ref('int_lines_aggregated_to_customers') }}
 ),
 
 reasons as (
@@ -16,7 +16,7 @@ reasons as (
 ),
 
 rows_read as (
-    select count(*) as row_count from transactions
+    select count(*) as row_count from lines
 ),
 
 rows_per_reason as (

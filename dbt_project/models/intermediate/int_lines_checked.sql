@@ -1,39 +1,39 @@
 {#- Every input line with the first data-quality check it fails, in the order of seed rejection_reasons.
-    Checks that need the analysis date come later, in int_transaction_lines_classified. -#}
+    Checks that need the analysis date come later, in int_lines_classified. -#}
 {%- set non_product_codes = var('non_product_codes') | map('upper') | list -%}
 {%- set cancellation_prefix = var('cancellation_prefix') -%}
 
-with transactions as (
-    select * from {{ ref('stg_transactions') }}
+with lines as (
+    select * from {{ ref('stg_raw__lines') }}
 ),
 
 duplicate_lines as (
-    select * from {{ ref('int_duplicate_lines') }}
+    select * from {{ ref('int_lines_duplicated') }}
 ),
 
 lines_with_flags as (
     select
-        transactions.*,
-        duplicate_lines.transaction_line_id is not null as is_duplicate,
+        lines.*,
+        duplicate_lines.line_id is not null as is_duplicate,
         (
             {%- if cancellation_prefix %}
-            substr(coalesce(transactions.order_id, ''), 1, {{ cancellation_prefix | length }})
+            substr(coalesce(lines.order_id, ''), 1, {{ cancellation_prefix | length }})
                 = {{ sql_string(cancellation_prefix) }} or
             {%- endif %}
-            coalesce(transactions.quantity, 0) < 0 or coalesce(transactions.line_amount, 0) < 0
+            coalesce(lines.quantity, 0) < 0 or coalesce(lines.line_amount, 0) < 0
         ) as is_return,
         (
-            transactions.has_unparseable_value
-            or transactions.order_date is null
-            or transactions.line_amount is null
+            lines.has_unparseable_value
+            or lines.order_date is null
+            or lines.line_amount is null
         ) as is_unparseable
-    from transactions
-    left join duplicate_lines on transactions.transaction_line_id = duplicate_lines.transaction_line_id
+    from lines
+    left join duplicate_lines on lines.line_id = duplicate_lines.line_id
 ),
 
 lines_checked as (
     select
-        transaction_line_id,
+        line_id,
         customer_id,
         -- Without an order id, an order is one customer on one date.
         coalesce(order_id, customer_id || '|' || cast(order_date as {{ dbt.type_string() }})) as order_key,

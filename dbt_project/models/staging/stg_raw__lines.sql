@@ -12,7 +12,7 @@
 -- file_row_number are only visible on the source itself (and stay out of the row fingerprint).
 with lines_numbered as (
     select
-        {{ input_line_number(input.kind) }} as transaction_line_id,
+        {{ input_line_number(input.kind) }} as line_id,
         -- Exact-duplicate detection needs every raw column; a hash keeps free text out of later models.
         {{ row_fingerprint('source') }} as line_fingerprint,
         {{ customer_id(mapped_column('customer_id')) }} as customer_id,
@@ -40,7 +40,7 @@ with lines_numbered as (
 
 lines_with_amounts as (
     select
-        transaction_line_id,
+        line_id,
         line_fingerprint,
         customer_id,
         order_id,

@@ -1,11 +1,11 @@
 {#- Kept lines: purchases, and returns kept apart (is_return) so features can use them. -#}
 with lines as (
-    select * from {{ ref('int_transaction_lines_classified') }}
+    select * from {{ ref('int_lines_classified') }}
 ),
 
 kept_lines as (
     select
-        transaction_line_id,
+        line_id,
         customer_id,
         order_key,
         product_id,

@@ -7,7 +7,7 @@
 {%- set distinct_counts = {'orders': 'order_hash', 'order_days': 'order_date', 'distinct_products': 'product_hash'} -%}
 
 with lines as (
-    select * from {{ ref('int_transaction_lines_checked') }}
+    select * from {{ ref('int_lines_checked') }}
 ),
 
 -- Read by every aggregate below, so it is computed once. Orders, products and customers are reduced to 64-bit
@@ -27,7 +27,7 @@ lines_in_window as (
             and (customer_id is null or order_key is null or order_date is null or line_amount is null)
             as is_incomplete,
         -- Passed the checks and dated before the analysis date. The default analysis date follows the last
-        -- line that passed, so only a set analysis_date leaves lines out here (int_analysis_date).
+        -- line that passed, so only a set analysis_date leaves lines out here (int_analysis_date_resolved).
         rejection_reason is null
         {%- if analysis_date %} and order_date < cast({{ sql_string(analysis_date) }} as date){% endif %}
             as is_in_window
@@ -44,7 +44,7 @@ lines_by_customer as (
         max(case when rejection_reason is null then order_date end) as last_line_date,
         min(case when is_in_window and not is_return then order_date end) as first_purchase_date,
         max(case when is_in_window and not is_return then order_date end) as last_purchase_date,
-        sum(case when is_in_window and not is_return then line_amount end) as purchases_total,
+        sum(case when is_in_window and not is_return then line_amount end) as monetary_total,
         sum(case when is_in_window and is_return then abs(line_amount) end) as returns_total
     from lines_in_window
     group by customer_id, rejection_reason
@@ -84,7 +84,7 @@ lines_with_distinct_counts as (
         customers_keyed.last_purchase_date,
         coalesce(orders_by_customer.orders, 0) as orders,
         coalesce(order_days_by_customer.order_days, 0) as order_days,
-        customers_keyed.purchases_total,
+        customers_keyed.monetary_total,
         coalesce(distinct_products_by_customer.distinct_products, 0) as distinct_products,
         customers_keyed.returns_total
     from customers_keyed

@@ -1,10 +1,10 @@
 {#- Every input line with its final rejection reason, or null when the line is kept. -#}
 with lines as (
-    select * from {{ ref('int_transaction_lines_checked') }}
+    select * from {{ ref('int_lines_checked') }}
 ),
 
 analysis_date as (
-    select * from {{ ref('int_analysis_date') }}
+    select * from {{ ref('int_analysis_date_resolved') }}
 ),
 
 lines_in_window as (
@@ -21,13 +21,13 @@ lines_in_window as (
 customers_with_purchases as (
     -- first_purchase_date counts purchases before the analysis date only.
     select customer_id
-    from {{ ref('int_lines_by_customer') }}
+    from {{ ref('int_lines_aggregated_to_customers') }}
     where rejection_reason is null and first_purchase_date is not null
 ),
 
 lines_classified as (
     select
-        lines_in_window.transaction_line_id,
+        lines_in_window.line_id,
         lines_in_window.customer_id,
         lines_in_window.order_key,
         lines_in_window.product_id,

@@ -1,11 +1,11 @@
-{#- Rejected lines, one named reason each; transaction_line_id is the line's position in the input. -#}
+{#- Rejected lines, one named reason each; line_id is the line's position in the input. -#}
 with lines as (
-    select * from {{ ref('int_transaction_lines_classified') }}
+    select * from {{ ref('int_lines_classified') }}
 ),
 
 rejected_lines as (
     select
-        transaction_line_id,
+        line_id,
         rejection_reason,
         product_id,
         order_date,

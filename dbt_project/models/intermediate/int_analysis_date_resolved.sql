@@ -2,7 +2,7 @@
 {%- set analysis_date = var('analysis_date') -%}
 
 with lines_by_customer as (
-    select * from {{ ref('int_lines_by_customer') }}
+    select * from {{ ref('int_lines_aggregated_to_customers') }}
 ),
 
 last_valid_line as (
