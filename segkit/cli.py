@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from segkit.errors import EXIT_DRIFT, SegkitError
-from segkit.terminal import DbtProgress, configure_logging, log, summary_text
+from segkit.terminal import DbtProgress, log, logging_to_stderr, summary_text
 
 
 def _friendly_errors(command):
@@ -37,8 +37,8 @@ def _output_options(command):
 
     @wraps(command)
     def wrapper(*args, verbose: bool, quiet: bool, **kwargs):
-        configure_logging(verbose=verbose, quiet=quiet or kwargs.get("as_json", False) and not verbose)
-        return command(*args, **kwargs)
+        with logging_to_stderr(verbose=verbose, quiet=quiet or kwargs.get("as_json", False) and not verbose):
+            return command(*args, **kwargs)
 
     options = [
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout. Example: --json"),

@@ -13,6 +13,8 @@ import shutil
 import sys
 import threading
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 # Only the standard library here: the command imports this module first, and the status line should appear
 # before numpy, pandas and DuckDB have loaded.
@@ -27,15 +29,20 @@ class _Formatter(logging.Formatter):
         return prefix + record.getMessage()
 
 
-def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
-    """segkit's log to the current stderr: DEBUG with verbose, WARNING with quiet, else INFO."""
-    for handler in [h for h in log.handlers if getattr(h, "segkit_cli", False)]:
-        log.removeHandler(handler)
+@contextmanager
+def logging_to_stderr(verbose: bool = False, quiet: bool = False) -> Iterator[None]:
+    """segkit's log to the current stderr while a command runs: DEBUG with verbose, WARNING with quiet, else
+    INFO. Afterwards the logger is as it was, so a program that calls the command keeps its own logging."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.segkit_cli = True
     handler.setFormatter(_Formatter())
+    level = log.level
     log.addHandler(handler)
     log.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
 
 
 def is_terminal() -> bool:
