@@ -32,8 +32,9 @@ from segkit.dbt_runner import DbtResult, run_dbt
 from segkit.drift import DriftReport, check_drift, thresholds
 from segkit.errors import SegkitError
 from segkit.export import ExportResult, export_segments
-from segkit.migration import MigrationSummary, summarize_migration
 from segkit.frame_input import frame_vars, write_frame
+from segkit.migration import MigrationSummary, summarize_migration
+from segkit.warehouse import require_table
 
 log = logging.getLogger("segkit")
 Progress = Callable[[str], None]
@@ -102,7 +103,6 @@ class Project:
         """A read-only query on the database, as a DataFrame."""
         with engine.connect(self.settings, read_only=True) as con:
             for table in require:
-                from segkit.warehouse import require_table
                 require_table(con, table, store.CLUSTER_HINT)
             return con.execute(sql, parameters).df() if parameters is not None else con.execute(sql).df()
 

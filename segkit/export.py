@@ -60,7 +60,7 @@ def export_segments(settings: Settings, path: Path, *, segment: int | str | None
         partial = Path(path).with_name(f".{Path(path).name}.partial")
         options = "format csv, header true" if output_format == "csv" else "format parquet"
         try:
-            columns = tuple(column[0] for column in con.execute(f"{query} limit 0", parameters).description)
+            columns = tuple(con.execute(f"{query} limit 0", parameters).df().columns)
             rows = _copy(con, engine.engine_name(settings), query, parameters, partial, options)
             os.replace(partial, path)
         finally:
