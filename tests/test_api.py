@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -132,3 +135,16 @@ def test_the_file_input_gives_the_same_message_for_a_missing_column(tmp_path):
     assert str(caught.value) == (f"the input '{path}' has no column 'cust' (mapped to customer_id). Columns found: "
                                  "Invoice, StockCode, Description, Quantity, day, Price, Country. Fix the mapping in "
                                  "the var 'columns'.")
+
+
+def test_the_readme_python_example_runs_in_a_fresh_interpreter(clustered_db, tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("\n## Python\n"):]
+    example = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    db_path = tmp_path / "segkit.duckdb"
+    shutil.copy(clustered_db, db_path)
+    result = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "SEGKIT_DB": str(db_path), "SEGKIT_PROJECT_DIR": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert "customers of segment 1 in segment_1.csv" in result.stdout
+    assert (tmp_path / "segment_1.csv").is_file()
