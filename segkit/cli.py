@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from segkit.errors import EXIT_DRIFT, SegkitError
-from segkit.terminal import DbtProgress, log, logging_to_stderr, summary_text
+from segkit.terminal import DbtProgress, StepProgress, log, logging_to_stderr, summary_text
 
 
 def _friendly_errors(command):
@@ -180,7 +180,8 @@ def _cluster_options(command):
 
 
 def _run_cluster(project, as_json: bool) -> None:
-    run = project.cluster(progress=log.info)
+    with StepProgress() as progress:
+        run = project.cluster(progress=progress)
     if as_json:
         summary = run.to_json_dict()
         summary["report_path"] = str(run.report_path) if run.report_path else None

@@ -2,7 +2,8 @@
 
 Logging (logger "segkit"): INFO lines read '... reading features', DEBUG lines (--verbose) 'debug: ...', and
 warnings 'Warning: ...'. `DbtProgress` follows a dbt build on one status line, rewritten in place, with the
-seconds elapsed, only when stdout and stderr are terminals and INFO is logged.
+seconds elapsed, only when stdout and stderr are terminals and INFO is logged; `StepProgress` shows the steps of
+clustering the same way, each with its seconds.
 """
 
 from __future__ import annotations
@@ -49,19 +50,19 @@ def is_terminal() -> bool:
     return sys.stdout.isatty() and sys.stderr.isatty()
 
 
-class DbtProgress:
-    """A callable for run_dbt's progress: keeps the latest line of dbt's on one status line, with the time."""
+class StatusLine:
+    """One line of stderr rewritten in place every second, with the seconds elapsed; only in a terminal, at INFO
+    (--verbose logs every line instead)."""
 
-    def __init__(self, label: str = "dbt build"):
-        self.label = label
+    def __init__(self, text: str):
         self.enabled = is_terminal() and log.isEnabledFor(logging.INFO) and not log.isEnabledFor(logging.DEBUG)
-        self.text = "starting dbt (it reads the project first)"
+        self.text = text
         self.started = time.monotonic()
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._ticker = threading.Thread(target=self._tick, daemon=True)
 
-    def __enter__(self) -> "DbtProgress":
+    def __enter__(self):
         if self.enabled:
             self._draw()
             self._ticker.start()
@@ -72,8 +73,32 @@ class DbtProgress:
         if self.enabled:
             self._ticker.join()
             with self._lock:
-                sys.stderr.write("\r\x1b[2K")
+                self._finish()
                 sys.stderr.flush()
+
+    def _finish(self) -> None:
+        sys.stderr.write("\r\x1b[2K")
+
+    def _line(self, seconds: float) -> str:
+        raise NotImplementedError
+
+    def _tick(self) -> None:
+        while not self._done.wait(1.0):
+            self._draw()
+
+    def _draw(self) -> None:
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        with self._lock:
+            if not self._done.is_set():
+                sys.stderr.write("\r\x1b[2K" + self._line(time.monotonic() - self.started)[:width])
+                sys.stderr.flush()
+
+
+class DbtProgress(StatusLine):
+    """run_dbt's progress: dbt's latest line on the status line; cleared when dbt is done."""
+
+    def __init__(self):
+        super().__init__("starting dbt (it reads the project first)")
 
     def __call__(self, line: str) -> None:
         text = line.split("  ", 1)[-1].strip() if line[:2].isdigit() and line[2:3] == ":" else line.strip()
@@ -84,17 +109,33 @@ class DbtProgress:
         if self.enabled:
             self._draw()
 
-    def _tick(self) -> None:
-        while not self._done.wait(1.0):
-            self._draw()
+    def _line(self, seconds: float) -> str:
+        return f"... dbt build [{seconds:4.0f}s] {self.text}"
 
-    def _draw(self) -> None:
-        width = shutil.get_terminal_size((100, 20)).columns - 1
-        line = f"... {self.label} [{time.monotonic() - self.started:4.0f}s] {self.text}"
+
+class StepProgress(StatusLine):
+    """run_clustering's progress: each step on a line of its own, the current one counting its seconds (the k
+    scan takes the longest); outside a terminal, each step is logged as it starts."""
+
+    def __init__(self):
+        super().__init__("")
+
+    def __call__(self, step: str) -> None:
+        if not self.enabled:
+            log.info("%s", step)
+            return
         with self._lock:
-            if not self._done.is_set():
-                sys.stderr.write("\r\x1b[2K" + line[:width])
-                sys.stderr.flush()
+            if self.text:
+                sys.stderr.write("\n")  # the finished step keeps its line and its time
+            self.text, self.started = step, time.monotonic()
+        self._draw()
+
+    def _finish(self) -> None:
+        if self.text:
+            sys.stderr.write("\n")
+
+    def _line(self, seconds: float) -> str:
+        return f"... {self.text} [{seconds:.0f}s]" if self.text else ""
 
 
 def summary_text(run, settings, report_path) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import shutil
 import subprocess
 import time
@@ -98,14 +99,15 @@ def test_verbose_logs_every_line_of_dbt_and_a_pipe_gets_no_status_line(tmp_path)
     assert "\r" not in result.stderr and "\x1b[" not in result.stderr  # stdout is a pipe: no status line
 
 
-def test_a_terminal_gets_a_status_line_as_soon_as_the_build_starts(tmp_path):
+def in_a_terminal(*args: str, db_path, wait_for: bytes) -> tuple[int, str, float | None]:
+    """The real `segkit` in a pseudo-terminal: exit code, the screen's bytes as text, and the seconds until
+    `wait_for` appeared."""
     main, secondary = pty.openpty()
     started = time.monotonic()
-    process = subprocess.Popen([SEGKIT, "build", "--vars", "{transactions_path: no/such/file.csv}"],
-                               stdin=secondary, stdout=secondary, stderr=secondary, cwd=ROOT,
-                               env=segkit_environment(tmp_path / "new.duckdb"))
+    process = subprocess.Popen([SEGKIT, *args], stdin=secondary, stdout=secondary, stderr=secondary, cwd=ROOT,
+                               env=segkit_environment(db_path))
     os.close(secondary)
-    screen, first_line_at = b"", None
+    screen, seen_at = b"", None
     while True:
         try:
             chunk = os.read(main, 4096)
@@ -114,17 +116,35 @@ def test_a_terminal_gets_a_status_line_as_soon_as_the_build_starts(tmp_path):
         if not chunk:
             break
         screen += chunk
-        if first_line_at is None and b"... dbt build [" in screen:
-            first_line_at = time.monotonic() - started
-    process.wait(timeout=120)
+        if seen_at is None and wait_for in screen:
+            seen_at = time.monotonic() - started
+    process.wait(timeout=300)
     os.close(main)
-    text = screen.decode()
-    assert process.returncode == 1
+    return process.returncode, screen.decode(), seen_at
+
+
+def test_a_terminal_gets_a_status_line_as_soon_as_the_build_starts(tmp_path):
+    code, text, first_line_at = in_a_terminal("build", "--vars", "{transactions_path: no/such/file.csv}",
+                                              db_path=tmp_path / "new.duckdb", wait_for=b"... dbt build [")
+    assert code == 1
     assert first_line_at is not None, text
     # Before dbt has written a line, the status line says dbt is starting and counts the seconds.
     assert text.index("starting dbt") < text.index("Running with dbt=")
     assert "no input file matches transactions_path" in text
     print(f"status line after {first_line_at:.2f} s")
+
+
+def test_a_terminal_sees_each_clustering_step_with_its_seconds(clustered_db, tmp_path):
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(clustered_db, path)
+    code, text, _ = in_a_terminal("cluster", "--k", "3", "--no-report", db_path=path, wait_for=b"")
+    assert code == 0, text
+    lines = [line.rstrip("\r").rsplit("\r", 1)[-1].replace("\x1b[2K", "").rstrip() for line in text.split("\n")]
+    steps = [line for line in lines if line.startswith("... ")]
+    assert [step.split(" [")[0] for step in steps] == [
+        "... reading features", "... transforming features", "... fitting k=3", "... assigning 4,000 customers "
+        "in duckdb", "... profiling and naming segments", "... writing results"]
+    assert all(re.fullmatch(r".* \[\d+s\]", step) for step in steps), steps
 
 
 def test_snapshots_and_demo_data_print_json(fresh_demo_db, tmp_path):
