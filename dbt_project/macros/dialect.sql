@@ -128,8 +128,8 @@
     row_number() over ()
 {%- endmacro %}
 
-{#- Run before any model: make source('raw', 'transactions') readable. DuckDB reads the files through the
-    source's external_location, so it has nothing to do. -#}
+{#- Run before any model: make source('raw', 'transactions') readable, or return why it cannot be. DuckDB reads
+    the files through the source's external_location, so it has nothing to do. -#}
 {% macro register_transactions_source() -%}
     {{ return(adapter.dispatch('register_transactions_source', 'segkit')()) }}
 {%- endmacro %}

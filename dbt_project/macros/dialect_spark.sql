@@ -46,13 +46,12 @@
 {%- endmacro %}
 
 {#- The input files as an external table over the files in place (dropping it never touches the files):
-    Spark has no read_csv() to put in the source's external_location. -#}
+    Spark has no read_csv() to put in the source's external_location. Returns why it cannot, if it cannot. -#}
 {% macro spark__register_transactions_source() %}
     {#- Order dates are UTC dates where a time zone is known; Spark takes them in its session time zone. -#}
     {%- set time_zone = run_query("select current_timezone()").columns[0].values()[0] -%}
     {%- if time_zone not in ('UTC', 'Etc/UTC', 'Z', '+00:00', 'GMT') -%}
-        {{ exceptions.raise_compiler_error(
-            "segkit: Spark's session time zone is '" ~ time_zone ~ "', so timestamps with a time zone would be "
+        {{ return("Spark's session time zone is '" ~ time_zone ~ "', so timestamps with a time zone would be "
             ~ "dated in it. Set spark.sql.session.timeZone: UTC in the target's server_side_parameters in "
             ~ "profiles.yml (the spark target does).") }}
     {%- endif -%}
@@ -63,8 +62,7 @@
     {%- set relation = source('raw', 'transactions') -%}
     {%- set kind = input_kind_by_name(path) -%}
     {%- if kind == 'workbook' -%}
-        {{ exceptions.raise_compiler_error(
-            "segkit: workbooks (.xlsx) are read on DuckDB only. On Spark, export the sheets as CSV or Parquet, "
+        {{ return("workbooks (.xlsx) are read on DuckDB only. On Spark, export the sheets as CSV or Parquet, "
             ~ "or build on DuckDB.") }}
     {%- endif -%}
     {%- set options = ["mergeSchema 'true'"] if kind == 'parquet' else ["header 'true'"] + spark_csv_options() -%}

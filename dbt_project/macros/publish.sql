@@ -5,6 +5,8 @@
     transaction, so a reader sees the previous tables or all the new ones; otherwise they stay as they were and the
     build fails with a message saying which check failed and why. -#}
 
+{#- In a host project too, dbt names the schemas of segkit's nodes with this macro (a package's own
+    generate_schema_name applies to its nodes), so the host's schema macro never moves them. -#}
 {% macro generate_schema_name(custom_schema_name, node) -%}
     {{- build_schema() -}}
 {%- endmacro %}
@@ -13,11 +15,17 @@
     {{- return(target.schema ~ '_build') -}}
 {%- endmacro %}
 
-{#- A published model that this run does not build is read where users read it, in the target schema: a partial
-    build (dbt build --select customer_segments_scored) reads the published customer_rfm, never a build-schema table
-    left behind by a build that was not published. -#}
+{#- segkit's ref, used by its own nodes only (a host's models keep dbt's). A name of segkit's is looked up in
+    segkit's package, so a host model of the same name is never read in its place (package.sql). A published model
+    that this run does not build is read where users read it, in the target schema: a partial build (dbt build
+    --select customer_segments_scored) reads the published customer_rfm, never a build-schema table left behind by a
+    build that was not published. -#}
 {% macro ref() %}
-    {%- set relation = builtins.ref(*varargs, **kwargs) -%}
+    {%- if varargs | length == 1 and 'package' not in kwargs and varargs[0] in segkit_node_names() -%}
+        {%- set relation = builtins.ref('segkit', varargs[0], **kwargs) -%}
+    {%- else -%}
+        {%- set relation = builtins.ref(*varargs, **kwargs) -%}
+    {%- endif -%}
     {%- if execute and selected_resources is defined and relation.schema == build_schema() -%}
         {%- set node = published_models().get(relation.identifier) -%}
         {%- if node and node.unique_id not in selected_resources -%}
@@ -30,18 +38,19 @@
 {#- The models users and segkit read, by relation name. -#}
 {% macro published_models() -%}
     {%- set models = {} -%}
-    {%- for node in graph.nodes.values()
-        if node.resource_type == 'model' and (node.config.meta or {}).get('publish') -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.package_name == 'segkit'
+        and (node.config.meta or {}).get('publish') -%}
         {%- do models.update({node.alias or node.name: node}) -%}
     {%- endfor -%}
     {{- return(models) -}}
 {%- endmacro %}
 
 {#- The models a model is built from, through the models it reads in the build schema: those (`built_from`), and the
-    published models where the walk stops (`published`), as they are read from the target schema when not rebuilt. -#}
+    published models where the walk stops (`published`), as they are read from the target schema when not rebuilt.
+    segkit's only: a host model segkit reads (var transactions_relation) is the host's to build. -#}
 {% macro upstream_models(unique_id, found=none) -%}
     {%- set found = found if found is not none else {'built_from': [], 'published': []} -%}
-    {%- for parent_id in graph.nodes[unique_id].depends_on.nodes if parent_id.startswith('model.') -%}
+    {%- for parent_id in graph.nodes[unique_id].depends_on.nodes if parent_id.startswith('model.segkit.') -%}
         {%- set parent = graph.nodes[parent_id] -%}
         {%- if (parent.config.meta or {}).get('publish') -%}
             {%- do found['published'].append(parent.name) if parent.name not in found['published'] -%}
@@ -53,9 +62,11 @@
     {{- return(found) -}}
 {%- endmacro %}
 
-{#- The on-run-end hook. It publishes only in `dbt build`: `dbt run` tests nothing, so it only builds. -#}
+{#- The on-run-end hook. It publishes only in `dbt build`: `dbt run` tests nothing, so it only builds. It looks at
+    segkit's nodes only, and does nothing when the invocation ran none of segkit's models. -#}
 {% macro publish(results) -%}
-    {%- if not execute or flags.WHICH != 'build' -%}
+    {%- do hook_reads_transactions_relation() -%}
+    {%- if not execute or not segkit_models_selected() or flags.WHICH != 'build' -%}
         {%- if execute and flags.WHICH == 'run' -%}
             {{ log("dbt run builds into schema " ~ build_schema() ~ " and publishes nothing: `dbt build` tests the "
                 ~ "models and publishes them to " ~ target.schema ~ ".", info=True) }}
@@ -65,10 +76,14 @@
     {%- set built = {} -%}
     {%- set in_run = [] -%}
     {%- set failed = [] -%}
-    {%- for result in results -%}
+    {%- for result in results if result.node.package_name == 'segkit' or result.node.resource_type == 'operation' -%}
         {%- do in_run.append(result.node.name) if result.node.resource_type == 'model' -%}
         {%- if result.node.resource_type == 'operation' and result.status == 'error' -%}
             {#- on-run-start stopped the build (validate_transactions_input): its message says why. -#}
+            {{- return('select 1') -}}
+        {%- elif result.node.resource_type == 'model' and result.status == 'error'
+            and 'segkit: ' in (result.message or '') -%}
+            {#- segkit's check before reading a relation (check_transactions_relation) said why. -#}
             {{- return('select 1') -}}
         {%- elif result.status in ('error', 'fail', 'runtime error') -%}
             {%- do failed.append(result) -%}
@@ -181,7 +196,8 @@
 {%- endmacro %}
 
 {#- One transaction, as the hook's SQL: readers see every old table or every new one. The line-level models and
-    seeds that earlier versions of segkit built in the target schema are dropped, so nobody reads stale ones there. -#}
+    seeds that earlier versions of segkit built in the target schema are dropped, so nobody reads stale ones there:
+    only when segkit is the project itself, as a host's target schema holds the host's own tables. -#}
 {% macro default__publish_tables(nodes) -%}
     {%- if not nodes -%}
         {{- return('select 1') -}}
@@ -194,7 +210,8 @@
         ~ sql_string(target.database) ~ " and table_schema = " ~ sql_string(target.schema)).rows -%}
         {%- do existing.update({row[0]: 'view' if row[1] == 'VIEW' else 'table'}) -%}
     {%- endfor -%}
-    {%- for node in graph.nodes.values() if node.resource_type in ('model', 'seed') and node.alias in existing
+    {%- for node in graph.nodes.values() if project_name == 'segkit' and node.package_name == 'segkit'
+        and node.resource_type in ('model', 'seed') and node.alias in existing
         and not (node.config.meta or {}).get('publish') -%}
         {%- do statements.append('drop ' ~ existing[node.alias] ~ ' '
             ~ api.Relation.create(database=node.database, schema=target.schema, identifier=node.alias)) -%}
@@ -202,7 +219,7 @@
     {#- formerly:begin  The line-level models under their former names (README "Migrating from earlier versions"). -#}
     {%- for name in ['stg_transactions', 'int_duplicate_lines', 'int_transaction_lines_checked',
         'int_lines_by_customer', 'int_analysis_date', 'int_transaction_lines_classified', 'int_transactions_cleaned',
-        'int_transactions_rejected'] if name in existing -%}
+        'int_transactions_rejected'] if project_name == 'segkit' and name in existing -%}
         {%- do statements.append('drop ' ~ existing[name] ~ ' '
             ~ api.Relation.create(database=target.database, schema=target.schema, identifier=name)) -%}
     {%- endfor -%}{#- formerly:end -#}

@@ -25,12 +25,12 @@
     {{- return(shares) -}}
 {%- endmacro %}
 
-{#- Called by validate_vars, before any model runs. -#}
-{% macro validate_quality_gate_vars() -%}
+{#- Called by vars_problem, before any model runs. -#}
+{% macro quality_gate_vars_problem() -%}
     {%- set overrides = var('max_rejected_share', {}) or {} -%}
     {%- if overrides is not mapping -%}
-        {{ exceptions.raise_compiler_error("segkit: the var max_rejected_share must map rejection reasons to shares "
-            ~ "from 0 to 1, e.g. {unparseable: 0.1}; got '" ~ overrides ~ "'.") }}
+        {{- return("the var max_rejected_share must map rejection reasons to shares "
+            ~ "from 0 to 1, e.g. {unparseable: 0.1}; got '" ~ overrides ~ "'.") -}}
     {%- endif -%}
     {%- set shares = {'max_customers_lost_share': var('max_customers_lost_share')} -%}
     {%- for reason, share in overrides.items() -%}
@@ -38,13 +38,14 @@
     {%- endfor -%}
     {%- for name, share in shares.items()
         if not modules.re.fullmatch('(0|1)(\.0*)?|0?\.[0-9]+', share | string) -%}
-        {{ exceptions.raise_compiler_error("segkit: the var " ~ name ~ " must be a share from 0 to 1, e.g. 0.1 for "
-            ~ "10%; got '" ~ share ~ "'.") }}
+        {{- return("the var " ~ name ~ " must be a share from 0 to 1, e.g. 0.1 for "
+            ~ "10%; got '" ~ share ~ "'.") -}}
     {%- endfor -%}
     {%- if not modules.re.fullmatch('[1-9][0-9]*', var('quality_gate_min_lines') | string) -%}
-        {{ exceptions.raise_compiler_error("segkit: the var quality_gate_min_lines must be a whole number of lines, 1 "
-            ~ "or more, e.g. 10; got '" ~ var('quality_gate_min_lines') ~ "'.") }}
+        {{- return("the var quality_gate_min_lines must be a whole number of lines, 1 "
+            ~ "or more, e.g. 10; got '" ~ var('quality_gate_min_lines') ~ "'.") -}}
     {%- endif -%}
+    {{- return(none) -}}
 {%- endmacro %}
 
 {% macro quality_gate(built) -%}
@@ -60,16 +61,17 @@
     {%- set rows_read = counts.get('rows_read', 0) -%}
     {%- set min_lines = var('quality_gate_min_lines') | int -%}
     {%- set shares = max_rejected_shares() -%}
-    {%- set dates = order_date_formats() -%}
+    {%- set input = transactions_input() -%}
+    {%- set dates = order_date_formats(input) -%}
     {%- for reason, count in counts.items() if reason not in ('rows_read', 'rows_kept') -%}
         {%- set limit = shares.get(reason, shares['other']) | float -%}
         {%- if count >= min_lines and count / rows_read > limit -%}
-            {%- set lines = input_lines(rejected_line_ids(reason, built)) -%}
+            {%- set lines = input_lines(rejected_line_ids(reason, built), input) -%}
             {{- return(gate_message(
                 percent(count / rows_read) ~ " of the " ~ thousands(rows_read) ~ " lines read (" ~ thousands(count)
                     ~ ") were rejected as " ~ reason ~ ", more than max_rejected_share." ~ reason ~ " allows ("
                     ~ limit ~ ").",
-                rejection_hint(reason, dates, lines),
+                rejection_hint(reason, dates, lines, input),
                 lines,
                 "--vars '{max_rejected_share: {" ~ reason ~ ": " ~ share_above(count / rows_read) ~ "}}'")) -}}
         {%- endif -%}
@@ -77,12 +79,12 @@
     {%- set lost = customers_lost() -%}
     {%- set limit = var('max_customers_lost_share') | float -%}
     {%- if lost['lost'] >= min_lines and lost['lost'] / lost['customers'] > limit -%}
-        {%- set lines = input_lines(lost['line_ids']) -%}
+        {%- set lines = input_lines(lost['line_ids'], input) -%}
         {{- return(gate_message(
             percent(lost['lost'] / lost['customers']) ~ " of the " ~ thousands(lost['customers']) ~ " customers in "
                 ~ "the input (" ~ thousands(lost['lost']) ~ ") keep no line, more than max_customers_lost_share "
                 ~ "allows (" ~ limit ~ "). Most of their lines were rejected as " ~ lost['reason'] ~ ".",
-            rejection_hint(lost['reason'], dates, lines),
+            rejection_hint(lost['reason'], dates, lines, input),
             lines,
             "--vars '{max_customers_lost_share: " ~ share_above(lost['lost'] / lost['customers']) ~ "}'")) -}}
     {%- endif -%}
@@ -92,11 +94,11 @@
         {%- for reason, count in counts.items() if reason not in ('rows_read', 'rows_kept') and count > most['count'] -%}
             {%- do most.update({'reason': reason, 'count': count}) -%}
         {%- endfor -%}
-        {%- set lines = input_lines(rejected_line_ids(most['reason'], built)) -%}
+        {%- set lines = input_lines(rejected_line_ids(most['reason'], built), input) -%}
         {{- return(gate_message(
             "None of the " ~ thousands(rows_read) ~ " lines read was kept; most (" ~ thousands(most['count'])
                 ~ ", " ~ percent(most['count'] / rows_read) ~ ") were rejected as " ~ most['reason'] ~ ".",
-            rejection_hint(most['reason'], dates, lines), lines, none)) -}}
+            rejection_hint(most['reason'], dates, lines, input), lines, none)) -}}
     {%- endif -%}
     {%- if dates and var('check_order_date_format')
         and dates['parsed'] - dates['configured'] >= [min_lines, 0.1 * dates['sample']] | max -%}
@@ -106,7 +108,7 @@
                 ~ " order dates as dates from 1900 to the extraction date, and '" ~ dates['format'] ~ "' reads "
                 ~ percent(dates['parsed'] / dates['sample']) ~ ".",
             "Set order_date_format: --vars '{order_date_format: \"" ~ dates['format'] ~ "\"}'.",
-            input_lines(dates['line_ids']),
+            input_lines(dates['line_ids'], input),
             "--vars '{check_order_date_format: false}' (if '" ~ var('order_date_format') ~ "' is right)")) -}}
     {%- endif -%}
     {{- return(none) -}}
@@ -127,14 +129,14 @@
 {%- endmacro %}
 
 {#- What to change, for the reason most lines were rejected for. -#}
-{% macro rejection_hint(reason, dates, lines) -%}
+{% macro rejection_hint(reason, dates, lines, input) -%}
     {%- set format_hint = ("order_date_format '" ~ var('order_date_format') ~ "' does not read them as dates from 1900 "
         ~ "to the extraction date, but '" ~ dates['format'] ~ "' reads " ~ percent(dates['parsed'] / dates['sample'])
         ~ " of the first " ~ thousands(dates['sample']) ~ " order dates: set --vars '{order_date_format: \""
         ~ dates['format'] ~ "\"}'.") if dates and dates['format'] else none -%}
     {%- if reason == 'unparseable' -%}
         {%- if lines | join(' ') | replace('"', '') != lines | join(' ') -%}
-            {%- set stray = input_lines(unmatched_quote_lines()) -%}
+            {%- set stray = input_lines(unmatched_quote_lines(input), input) -%}
             {{- return("Their fields hold quote characters: the file's quoting was not recognised (one stray quote can "
                 ~ "make the whole file read without quotes, so every quoted field with a comma splits). "
                 ~ ("The first line with an unmatched quote is " ~ stray[0] ~ ". " if stray else "")
@@ -228,7 +230,7 @@
 
 {#- The lines at these positions, read back from the input: 'line 14: InvoiceDate='13/01/2024', ...' with every
     mapped column (customer ids hidden when they are pseudonymised). -#}
-{% macro input_lines(line_ids) -%}
+{% macro input_lines(line_ids, input) -%}
     {%- if not line_ids -%}
         {{- return([]) -}}
     {%- endif -%}
@@ -236,7 +238,6 @@
     {%- for name, column in var('columns').items() if column and column not in columns -%}
         {%- do columns.append(column) -%}
     {%- endfor -%}
-    {%- set input = transactions_input() -%}
     {%- set query -%}
         select * from (
             select
@@ -268,16 +269,15 @@
 {#- How many of the first 10,000 order dates the configured format reads as plausible dates (1900 to the extraction
     date), against the common format that reads the most, with three lines only that one reads. None where the
     dates are not text. -#}
-{% macro order_date_formats() -%}
-    {{- return(adapter.dispatch('order_date_formats', 'segkit')()) -}}
+{% macro order_date_formats(input) -%}
+    {{- return(adapter.dispatch('order_date_formats', 'segkit')(input)) -}}
 {%- endmacro %}
 
-{% macro default__order_date_formats() -%}
+{% macro default__order_date_formats(input) -%}
     {{- return(none) -}}
 {%- endmacro %}
 
-{% macro duckdb__order_date_formats() -%}
-    {%- set input = transactions_input() -%}
+{% macro duckdb__order_date_formats(input) -%}
     {%- if source_column_kind('order_date', source_column_types(input)) != 'text' -%}
         {{- return(none) -}}
     {%- endif -%}
@@ -327,16 +327,15 @@
 {%- endmacro %}
 
 {#- The first line whose fields hold an odd number of double quotes, read without the mapping (DuckDB). -#}
-{% macro unmatched_quote_lines() -%}
-    {{- return(adapter.dispatch('unmatched_quote_lines', 'segkit')()) -}}
+{% macro unmatched_quote_lines(input) -%}
+    {{- return(adapter.dispatch('unmatched_quote_lines', 'segkit')(input)) -}}
 {%- endmacro %}
 
-{% macro default__unmatched_quote_lines() -%}
+{% macro default__unmatched_quote_lines(input) -%}
     {{- return([]) -}}
 {%- endmacro %}
 
-{% macro duckdb__unmatched_quote_lines() -%}
-    {%- set input = transactions_input() -%}
+{% macro duckdb__unmatched_quote_lines(input) -%}
     {%- set query -%}
         select line_number from (
             select {{ input_line_number(input.kind) }} as line_number, cast(source as {{ dbt.type_string() }}) as line_text
@@ -349,7 +348,7 @@
 {%- endmacro %}
 
 {% macro build_relation(name) -%}
-    {%- set node = graph.nodes['model.' ~ project_name ~ '.' ~ name] -%}
+    {%- set node = graph.nodes['model.segkit.' ~ name] -%}
     {{- return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias)) -}}
 {%- endmacro %}
 

@@ -9,9 +9,10 @@
     {{ return({}) }}
 {%- endmacro %}
 
-{#- CSV is read as text (all_varchar), so only Parquet and workbooks have types to look up. -#}
+{#- CSV is read as text (all_varchar), so only Parquet, workbooks and relations have types to look up. -#}
 {% macro duckdb__source_column_types(input) -%}
-    {%- if not execute or input.kind not in ('parquet', 'workbook') or count_input_files(var('transactions_path')) == 0 -%}
+    {%- if not execute or input.get('error') or input.kind not in ('parquet', 'workbook', 'relation')
+        or (input.kind != 'relation' and count_input_files(var('transactions_path')) == 0) -%}
         {{ return({}) }}
     {%- endif -%}
     {%- set described = run_query("describe select * from " ~ input.relation) -%}
