@@ -154,9 +154,9 @@ def _cluster_options(command):
         click.option("--k", type=click.IntRange(min=2), default=None,
                      help="Force the number of segments instead of choosing it from the metrics. Example: --k 5"),
         click.option("--k-min", type=click.IntRange(min=2), default=None,
-                     help="Smallest k to try (default 2). Example: --k-min 3"),
+                     help="Smallest number of segments you can act on (default 4). Example: --k-min 3"),
         click.option("--k-max", type=click.IntRange(min=2), default=None,
-                     help="Largest k to try (default 10). Example: --k-max 8"),
+                     help="Largest number of segments you can act on (default 8). Example: --k-max 6"),
         click.option("--algorithm", type=click.Choice(["kmeans", "gmm", "agglomerative"]), default=None,
                      help="Clustering algorithm (default kmeans). Example: --algorithm gmm"),
         click.option("--features", default=None,
@@ -179,9 +179,9 @@ def _cluster_options(command):
     return command
 
 
-def _run_cluster(project, as_json: bool) -> None:
+def _run_cluster(project, as_json: bool, **options) -> None:
     with StepProgress() as progress:
-        run = project.cluster(progress=progress)
+        run = project.cluster(progress=progress, **options)
     if as_json:
         summary = run.to_json_dict()
         summary["report_path"] = str(run.report_path) if run.report_path else None
@@ -238,10 +238,13 @@ def demo(as_json, **options):
 
     Example: segkit demo --k 6
     """
+    from segkit.demo_data import DEMO_CURRENCY
+
     log.info("dbt build on the embedded demo data")
     project, result = _build(None, **options)
     log.info("%s", result.summary)
-    _run_cluster(project, as_json)
+    # The demo is a UK shop (Online Retail II): money in pounds unless set otherwise.
+    _run_cluster(project, as_json, **({} if project.settings.currency else {"currency": DEMO_CURRENCY}))
 
 
 @cli.command()
@@ -254,27 +257,33 @@ def demo(as_json, **options):
                    "Example: --vars '{transactions_path: data/orders.parquet}'")
 @click.option("--k", type=click.IntRange(min=2), default=None,
               help="Force the number of segments in every snapshot. Example: --k 6")
+@click.option("--k-min", type=click.IntRange(min=2), default=None,
+              help="Smallest number of segments you can act on (default 4). Example: --k-min 3")
+@click.option("--k-max", type=click.IntRange(min=2), default=None,
+              help="Largest number of segments you can act on (default 8). Example: --k-max 6")
 @click.option("--features", default=None,
               help="Comma-separated customer_rfm columns to cluster on. Example: --features recency_days,frequency,monetary_total")
 @click.option("--seed", type=int, default=None, help="Random seed for every random step (default 42). Example: --seed 7")
 @_warehouse_options
 @_output_options
 @_friendly_errors
-def snapshots(start, end, dbt_vars, k, features, seed, target, profiles_dir, as_json):
-    """Build and cluster one snapshot per month start, and print the migration between consecutive ones.
+def snapshots(start, end, dbt_vars, k, k_min, k_max, features, seed, target, profiles_dir, as_json):
+    """Build and segment one snapshot per month start, and print the moves between consecutive ones.
 
     For each month start from --start to --end: `dbt build` with that analysis_date (features use only
-    transactions dated before it), a drift check against the previous model, then `segkit cluster`
-    (segment ids stay stable across runs). Every run is kept in the history tables; segment_migration
-    holds the flows between consecutive runs.
+    transactions dated before it). The first month fits the segments (k from the evidence in --k-min..--k-max,
+    or --k); every later month scores its customers with that model, so a move between months is a change in
+    the customer. When the drift check says the segments no longer fit, the series refits (k chosen again),
+    reported apart from the moves. Every run is kept in the history tables.
 
-    Example: segkit snapshots --start 2011-01-01 --end 2011-12-01 --k 6
+    Example: segkit snapshots --start 2011-01-01 --end 2011-12-01
     """
     import yaml
 
     from segkit.snapshots import describe, to_json_dict
 
-    project = _project(k=k, features=features, seed=seed, target=target, profiles_dir=profiles_dir)
+    project = _project(k=k, k_min=k_min, k_max=k_max, features=features, seed=seed, target=target,
+                       profiles_dir=profiles_dir)
     taken = project.snapshots(start.date(), end.date(), yaml.safe_load(dbt_vars) if dbt_vars else None,
                               progress=log.info)
     if as_json:

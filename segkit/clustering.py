@@ -32,6 +32,7 @@ order.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import time
@@ -87,30 +88,42 @@ class ClusterRun(StoredRun):
         })
 
 
-def run_clustering(settings: Settings, progress: Callable[[str], None] | None = None) -> ClusterRun:
+def run_clustering(settings: Settings, progress: Callable[[str], None] | None = None,
+                   model_run_id: str | None = None) -> ClusterRun:
     """Segment every customer in settings.db_path and store the results; see the module docstring.
 
+    With model_run_id nothing is fitted: every customer is scored with that run's stored model (its transform,
+    centroids, k and features), a run of kind 'scored', so its segments are that run's segments.
     Only one run at a time per database: a second one stops at once (exit code 3) instead of interleaving.
     """
     with exclusive_run(Path(settings.db_path), "cluster"):
-        return _run_clustering(settings, progress)
+        return _run_clustering(settings, progress, model_run_id)
 
 
-def _run_clustering(settings: Settings, progress: Callable[[str], None] | None) -> ClusterRun:
+def _run_clustering(settings: Settings, progress: Callable[[str], None] | None,
+                    model_run_id: str | None = None) -> ClusterRun:
     timings: dict[str, float] = {}
     step = partial(_step, timings, progress or (lambda message: None))
-    features = list(settings.features)
     limits = drift.thresholds(settings)
+    model = None
     with step("read", "reading features"), engine.connect(settings, read_only=True) as con:
+        if model_run_id is not None:
+            model = store.read_run(con, model_run_id)
+            settings = dataclasses.replace(settings, features=model.features, algorithm=model.algorithm,
+                                           k=model.chosen_k)
+        features = list(settings.features)
         data = feature_mart.read_features(con, features, fit_sample_size(settings), settings.seed)
         check_customer_count(data.n_customers, settings)
-    with step("transform", "transforming features"):
-        pipeline = build_pipeline(features, settings.winsor_quantiles)
-        X = pipeline.fit_transform(data.sample[features].to_numpy(dtype=float))
-        parameters = transform_parameters(pipeline, features)
-    ks, warnings = k_range(X, settings)
-    with step("select_k", f"scanning k {ks[0]}..{ks[-1]}" if len(ks) > 1 else f"fitting k={ks[0]}"):
-        choice = select_k(X, ks, settings)
+    if model is None:
+        with step("transform", "transforming features"):
+            pipeline = build_pipeline(features, settings.winsor_quantiles)
+            X = pipeline.fit_transform(data.sample[features].to_numpy(dtype=float))
+            parameters = transform_parameters(pipeline, features)
+        ks, warnings = k_range(X, settings)
+        with step("select_k", f"scanning k {ks[0]}..{ks[-1]}" if len(ks) > 1 else f"fitting k={ks[0]}"):
+            choice = select_k(X, ks, settings)
+    else:
+        parameters, choice, warnings = model.transform, stored_choice(model), []
     warnings += choice.warnings
 
     with engine.connect(settings) as con, store.transaction(con):
@@ -118,29 +131,44 @@ def _run_clustering(settings: Settings, progress: Callable[[str], None] | None) 
         created_at = datetime.now(timezone.utc)
         run_id = store.new_run_id(con, data.fingerprint, created_at)
         with step("assign", f"assigning {data.n_customers:,} customers in {engine.engine_name(settings)}"):
-            centroids = order_segments(con, parameters, choice.centroids)
+            centroids = order_segments(con, parameters, choice.centroids) if model is None else choice.centroids
             matching = lineage.match_segments(con, features, parameters, centroids, limits.match_threshold,
                                               settings.algorithm, data.analysis_date)
             warnings += [matching.warning] if matching.warning else []
+            fitted_on = data.sample["customer_id"] if model is None else pd.Series([], dtype=str)
             store.stage_assignment(con, sql.nearest_segment_sql(parameters, matching.centroids, matching.segment_ids),
-                                   data.sample["customer_id"])
+                                   fitted_on)
         with step("profile", "profiling and naming segments"):
             profiles, population, feature_profiles = profile_segments(con, features)
-            names = name_segments(profiles, population, lineage.name_overrides(matching, settings.segment_names))
+            user = {i: n for i, n in settings.segment_names.items() if i in matching.segment_ids}
+            kept = {i: n for i, n in lineage.name_overrides(matching, user).items() if i not in user}
+            names = name_segments(profiles, population, user, kept)
             names = {s: names.get(s, f"Segment {s}") for s in matching.segment_ids}
             warnings += segment_size_warnings(profiles, names, settings.min_segment_size)
-            drifted = drift.check_drift(con, matching.previous_run_id, limits) if matching.previous_run_id else None
+            # A scored run is measured against its model's data; a fit against the run it continues.
+            reference = model.run_id if model is not None else matching.previous_run_id
+            drifted = drift.check_drift(con, reference, limits) if reference else None
             warnings += [drifted.message] if drifted is not None and drifted.refit_advised else []
         with step("write", "writing results"):
             tables = result_tables(settings, data, parameters, matching, choice, profiles, feature_profiles,
                                    names, warnings, created_at)
-            tables["feature_reference_bins"] = drift.reference_bins(
-                con, parameters, f"(select customer_id from {store.ASSIGNMENT} where is_in_fit_sample)")
+            tables["cluster_runs"] = tables["cluster_runs"].assign(
+                kind="fit" if model is None else "scored", model_run_id=run_id if model is None else model.run_id)
+            if model is None:  # drift is measured against the data of the fit
+                tables["feature_reference_bins"] = drift.reference_bins(
+                    con, parameters, f"(select customer_id from {store.ASSIGNMENT} where is_in_fit_sample)")
             if drifted is not None:
                 tables["drift_checks"] = drift.drift_rows(drifted)
             store.write_run(con, run_id, names, tables, matching.previous_run_id, FEATURE_TABLE)
             stored = store.read_run(con, run_id)
     return ClusterRun(**vars(stored), location=engine.location(settings), timings=timings, drift=drifted)
+
+
+def stored_choice(model: StoredRun) -> KChoice:
+    """The k, centroids and k scan of a stored fit, for a run scored with its model."""
+    return KChoice(model.chosen_k, f"Scored with the model of run {model.run_id} (as of {model.analysis_date}), "
+                   f"which chose k={model.chosen_k}: {model.k_reason}", (), model.k_selection, model.centroids,
+                   model.metrics.get("knee_k"), bool(model.metrics.get("knee_is_clear")))
 
 
 def fit_sample_size(settings: Settings) -> int:

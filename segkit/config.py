@@ -29,8 +29,9 @@ class Settings:
     features: tuple[str, ...] = ("recency_days", "frequency", "monetary_total")
     algorithm: str = "kmeans"
     k: int | None = None
-    k_min: int = 2
-    k_max: int = 10
+    # The range of segment counts a marketing team can act on; k is chosen from the evidence inside it (README).
+    k_min: int = 4
+    k_max: int = 8
     seed: int = 42
     fit_sample_size: int = 50_000
     silhouette_sample_size: int = 10_000

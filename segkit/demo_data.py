@@ -20,6 +20,7 @@ from segkit.errors import SegkitError
 
 HEADER = ("Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price", "Customer ID", "Country")
 EXTRACTION_DATE = dt.date(2011, 12, 10)
+DEMO_CURRENCY = "£"  # Online Retail II is a UK shop: `segkit demo` shows money in pounds unless currency is set
 
 # Stock codes that are not products: postage, manual entries, fees, discounts, samples and adjustments.
 NON_PRODUCT_CODES = ("POST", "DOT", "M", "BANK CHARGES", "D", "S", "AMAZONFEE", "C2", "ADJUST")

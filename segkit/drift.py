@@ -118,12 +118,14 @@ def _bin_shares(con, bins: str, values_sql: str, parameters: dict[str, Any] | No
 
 
 def check_drift(con, reference_run_id: str | None = None, limits: Thresholds | None = None) -> DriftReport | None:
-    """Compare customer_rfm now with the data run reference_run_id (default: the latest) was fitted on; None when
-    there is no run or no feature mart."""
+    """Compare customer_rfm now with the data run reference_run_id (default: the latest) was fitted on (for a run
+    scored with another run's model, the data of that fit); None when there is no run or no feature mart."""
     limits = limits or Thresholds()
     if not table_exists(con, FEATURE_TABLE) or store.latest_run_id(con) is None:
         return None
     run = store.read_run(con, reference_run_id)
+    if run.model_run_id != run.run_id:  # a scored run: its model was fitted on the data of another run
+        run = store.read_run(con, run.model_run_id)
     psi_rows = _feature_drift(con, run, limits)
     scored = sql.nearest_segment_sql(run.transform, run.centroids, run.segment_ids, FEATURE_TABLE)
     mean_distance = con.execute(f"select avg(distance_to_centroid) from ({scored}) as scored").fetchall()[0][0]

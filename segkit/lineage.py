@@ -70,6 +70,23 @@ def lineage_runs(con: duckdb.DuckDBPyConnection, features: Sequence[str], algori
     return [run_id for run_id, stored in rows if tuple(json.loads(stored)) == tuple(features)]
 
 
+def latest_model(con: duckdb.DuckDBPyConnection, features: Sequence[str], algorithm: str, k: int | None,
+                 on_or_before: date) -> str | None:
+    """The model (a fit's run id) of the latest stored run on these features with this algorithm (and k, when given)
+    whose analysis_date is on or before `on_or_before`: what a series continues. None when there is none."""
+    if not table_exists(con, "cluster_runs"):
+        return None
+    runs = con.execute("""select * from cluster_runs
+                          where algorithm = $algorithm and ($k is null or chosen_k = $k) and analysis_date <= $date
+                          order by analysis_date desc, created_at desc, run_id desc""",
+                       {"algorithm": algorithm, "k": k, "date": on_or_before}).df()
+    for run in runs.itertuples():
+        if tuple(json.loads(run.features)) == tuple(features):
+            model = getattr(run, "model_run_id", None)  # runs stored before scored runs existed were all fits
+            return run.run_id if model is None or pd.isna(model) else str(model)
+    return None
+
+
 def previous_run(con: duckdb.DuckDBPyConnection, features: Sequence[str], algorithm: str, k: int,
                  analysis_date: date | None) -> str | None:
     """The run a new run as of analysis_date continues: the latest of its lineage on or before that date

@@ -1,8 +1,12 @@
-"""Migration between two runs: the customers in both, who stayed and who moved, and the flows that matter.
+"""Migration between two runs: the customers in both, who stayed and who moved, and the flows that matter; and,
+apart, what a refit changed.
 
 The counts come from segkit.store.migration (customers present in both runs; revenue is their monetary_total as
-of the earlier run, the revenue that moved with them). A flow into a segment whose customers are slipping away
-(At risk, Hibernating, Lost...: `slipping_away` in segkit/rules/segment_names.toml) from one that is not
+of the earlier run, the revenue that moved with them). Between a run and its previous run both sides are scored
+with the previous run's model, so a move is a change in the customer, never in the segments. A fit that
+continues a previous run redefines its segments: `summarize_refit` says which, by how much (their centroid
+shift), and how many customers the new model regrouped; those are not moves. A flow into a segment whose customers are slipping away
+(Lapsing repeat buyers, Dormant, Long gone...: `slipping_away` in segkit/rules/segment_names.toml) from one that is not
 matters most.
 """
 
@@ -45,10 +49,56 @@ class MigrationSummary:
     top_flows: tuple[Flow, ...]  # the flows that matter most, first
 
 
+SHIFT_SHOWN = 0.005  # a centroid shift that rounds to 0.00 standard deviations on the report is no redefinition
+
+
+@dataclass(frozen=True)
+class SegmentChange:
+    """One segment of a refit: kept (matched, with the shift of its centroid), new, or gone (disappeared)."""
+
+    segment: str            # its name and id in the refit ("Regulars (3)"), or in the previous run when gone
+    status: str             # matched / new / disappeared (segment_matches)
+    shift: float | None     # centroid distance in standard deviations of the scaled features
+
+
+@dataclass(frozen=True)
+class RefitSummary:
+    """A fit that redefined the segments of its previous run: a separate event from the customers' moves."""
+
+    run_id: str
+    previous_run_id: str
+    changes: tuple[SegmentChange, ...]
+    customers: int           # the run's customers
+    regrouped: int           # of them, in another segment under the new model than under the previous one
+    regrouped_revenue: float
+
+    @property
+    def redefined(self) -> tuple[SegmentChange, ...]:
+        """The segments the refit changed: new, gone, or kept with a centroid that moved."""
+        return tuple(c for c in self.changes if c.status != "matched" or (c.shift or 0) >= SHIFT_SHOWN)
+
+
+def summarize_refit(con, run: store.StoredRun) -> RefitSummary | None:
+    """What a fit changed against its previous run; None for a scored run or a run without a previous run."""
+    if run.kind != "fit" or run.previous_run_id is None:
+        return None
+    matches = con.execute("""select segment_id, segment_name, previous_segment_id, previous_segment_name, distance,
+                                    status from segment_matches where run_id = ?
+                             order by coalesce(segment_id, previous_segment_id)""", [run.run_id]).df()
+    changes = tuple(SegmentChange(f"{m.segment_name} ({int(m.segment_id)})" if m.status != "disappeared"
+                                  else f"{m.previous_segment_name} ({int(m.previous_segment_id)})", str(m.status),
+                                  None if pd.isna(m.distance) else float(m.distance))
+                    for m in matches.itertuples())
+    rows = store.refits(con, run.run_id)
+    moved = rows[rows["previous_segment_id"] != rows["segment_id"]]
+    return RefitSummary(run.run_id, run.previous_run_id, changes, int(rows["customers"].sum()),
+                        int(moved["customers"].sum()), float(moved["revenue"].astype(float).sum()))
+
+
 def summarize_migration(con, from_run_id: str, to_run_id: str,
                         top: int = 3, minimum: int = 1) -> MigrationSummary:
     """Headline figures; top_flows are the `top` largest moves by revenue of at least `minimum` customers,
-    moves into a slipping-away segment (At risk, Hibernating, Lost...) first."""
+    moves into a slipping-away segment (Lapsing repeat buyers, Dormant, Long gone...) first."""
     rows = store.migration(con, from_run_id, to_run_id)
     rows["revenue"] = rows["revenue"].astype(float)
     dates = dict(con.execute("select run_id, analysis_date from cluster_runs where list_contains(?, run_id)",

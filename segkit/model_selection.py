@@ -9,15 +9,22 @@ is actually delivered, i.e. each point assigned to its nearest centroid:
 - stability: the mean adjusted Rand index between the full fit and fits on ``stability_resamples`` seeded
   subsamples (80% of the fit sample, at most STABILITY_SAMPLE_CAP points, each with its own seed), all
   compared on the whole fit sample. 1 means every resample finds the same segments.
+- noise: for silhouette, Davies-Bouldin and Calinski-Harabasz, the standard deviation of the metric of the
+  delivered segmentation over ``stability_resamples`` seeded bootstrap resamples (silhouette on resamples of
+  its sample size, the others of the fit sample). A difference smaller than that is not a preference.
 
 Decision rule (`choose_k`):
 
 1. Only stable ks compete: stability ARI >= STABLE_ARI. If no k is stable, all compete and a warning says so.
-2. Four criteria each vote for one k among them: the elbow (only when it is clear, see `find_knee`),
-   the best silhouette, the lowest Davies-Bouldin and the highest Calinski-Harabasz.
+2. Four criteria each vote among them: the elbow (only when it is clear, see `find_knee`), the best
+   silhouette, the lowest Davies-Bouldin and the highest Calinski-Harabasz. A metric whose best k beats
+   another k by less than the noise of either is tied between them, and votes for every k of the tie.
 3. The k with most votes wins; ties go to the higher silhouette, then the smaller k.
 4. Unless every voting criterion agrees, the reason and the run warnings say the metrics disagree and
-   what each one preferred; a missing or unclear elbow is also reported rather than guessed.
+   what each one preferred; ties are reported as ties, and a missing or unclear elbow is reported rather
+   than guessed.
+
+The ks scanned are the user's range of actionable segment counts (Settings.k_min..k_max, see the README).
 
 A forced k (Settings.k) skips the vote; its metrics are still computed and reported.
 """
@@ -90,11 +97,32 @@ def scan_k(X: np.ndarray, ks: Sequence[int], fit: FitFunction, seed: int, silhou
     labels = {k: nearest_centroid(X, centroids[k])[0] for k in ks}
     stability = _stability(X, ks, fit, seed, labels, stability_resamples)
     silhouettes = sampled_silhouettes(X, labels, seed, silhouette_sample_size)
+    noise = metric_noise(X, labels, seed, silhouette_sample_size, stability_resamples)
     scores = []
     for k in ks:
         _, squared = nearest_centroid(X, centroids[k])
-        scores.append(KScore(k, float(squared.sum()), silhouettes[k], *_quality(X, labels[k]), stability[k]))
+        scores.append(KScore(k, float(squared.sum()), silhouettes[k], *_quality(X, labels[k]), stability[k],
+                             **noise[k]))
     return scores, centroids
+
+
+def metric_noise(X: np.ndarray, labels: dict[int, np.ndarray], seed: int, silhouette_sample_size: int,
+                 resamples: int) -> dict[int, dict[str, float]]:
+    """Each k's silhouette, Davies-Bouldin and Calinski-Harabasz noise: the standard deviation of the metric of the
+    same labels over `resamples` seeded bootstrap resamples (NaN with fewer than 2)."""
+    values: dict[int, list[tuple[float, ...]]] = {k: [] for k in labels}
+    for resample in range(resamples if resamples >= 2 else 0):
+        rng = np.random.default_rng([seed, 1_000 + resample])
+        rows = rng.choice(len(X), size=len(X), replace=True)
+        silhouette_rows = rng.choice(len(X), size=min(len(X), silhouette_sample_size), replace=True)
+        silhouettes = sampled_silhouettes(X[silhouette_rows], {k: k_labels[silhouette_rows]
+                                                               for k, k_labels in labels.items()},
+                                          seed, silhouette_sample_size)
+        for k, k_labels in labels.items():
+            values[k].append((silhouettes[k], *_quality(X[rows], k_labels[rows])))
+    names = ("silhouette_noise", "davies_bouldin_noise", "calinski_harabasz_noise")
+    return {k: dict(zip(names, np.std(rows, axis=0, ddof=1) if len(rows) >= 2 else [float("nan")] * 3))
+            for k, rows in values.items()}
 
 
 def sampled_silhouettes(X: np.ndarray, labels: dict[int, np.ndarray], seed: int, sample_size: int) -> dict[int, float]:
@@ -199,14 +227,18 @@ def _vote(by_k: dict[int, KScore], knee_k: int | None, knee_clear: bool) -> tupl
         elbow_note = f"the elbow at k={knee_k} is not stable between resamples, so it does not vote"
     else:
         elbow_note = None
-        preferences = {"the elbow of inertia": knee_k, **preferences}
+        preferences = {"the elbow of inertia": (knee_k,), **preferences}
     if elbow_note:
         warnings.append(f"{elbow_note[0].upper()}{elbow_note[1:]}.")
-    voters = {name: k for name, k in preferences.items() if k is not None}
-    counts = {k: sum(1 for vote in voters.values() if vote == k) for k in candidates}
+    voters = {name: tied for name, tied in preferences.items() if tied}
+    counts = {k: sum(1 for tied in voters.values() if k in tied) for k in candidates}
     chosen = max(candidates, key=lambda k: (counts[k], _or(by_k[k].silhouette, -np.inf), -k))
-    agreeing = [name for name, k in voters.items() if k == chosen]
-    others = [f"{name} prefers k={k}" for name, k in voters.items() if k != chosen]
+    agreeing = [name for name, tied in voters.items() if chosen in tied]
+    others = [f"{name} prefers k={tied[0]}" for name, tied in voters.items() if chosen not in tied and len(tied) == 1]
+    others += [f"{name} is tied between k={_join([str(k) for k in tied])}" for name, tied in voters.items()
+               if chosen not in tied and len(tied) > 1]
+    ties = [f"{name} is tied between k={_join([str(k) for k in tied])} (differences within its resampling noise)"
+            for name, tied in voters.items() if chosen in tied and len(tied) > 1]
     if others:
         summary = (f"k={chosen} won {len(agreeing)} of {len(voters)} votes ({', '.join(agreeing) or 'none'}); "
                    f"{', '.join(others)}. The metrics disagree, so this k is a judgement call: compare the "
@@ -215,7 +247,7 @@ def _vote(by_k: dict[int, KScore], knee_k: int | None, knee_clear: bool) -> tupl
                         f"{len(agreeing)} of {len(voters)} votes.")
     else:
         summary = f"k={chosen}: {_join(agreeing)} all point to it."
-    notes = [summary, f"Metrics at k={chosen}: {_describe(by_k[chosen])}."]
+    notes = [summary, *(f"{tie[0].upper()}{tie[1:]}." for tie in ties), f"Metrics at k={chosen}: {_describe(by_k[chosen])}."]
     if elbow_note:
         notes.append(f"Note: {elbow_note}.")
     return chosen, " ".join(notes), warnings
@@ -226,9 +258,15 @@ def _stability_warnings(scores: Sequence[KScore]) -> list[str]:
             "segments may change noticeably between runs." for score in scores if score.stability_ari < STABLE_ARI]
 
 
-def _best(ks: Sequence[int], by_k: dict[int, KScore], metric: str, pick) -> int | None:
+def _best(ks: Sequence[int], by_k: dict[int, KScore], metric: str, pick) -> tuple[int, ...]:
+    """The metric's best k, and every other k it is tied with (a difference within the noise of either), ascending."""
     valid = [k for k in ks if np.isfinite(getattr(by_k[k], metric))]
-    return pick(valid, key=lambda k: getattr(by_k[k], metric)) if valid else None
+    if not valid:
+        return ()
+    best = pick(valid, key=lambda k: getattr(by_k[k], metric))
+    value, noise = getattr(by_k[best], metric), _or(getattr(by_k[best], f"{metric}_noise"), 0.0)
+    return tuple(k for k in valid if k == best or abs(getattr(by_k[k], metric) - value)
+                 <= max(noise, _or(getattr(by_k[k], f"{metric}_noise"), 0.0)))
 
 
 def _or(value: float, default: float) -> float:
@@ -236,8 +274,14 @@ def _or(value: float, default: float) -> float:
 
 
 def _describe(score: KScore) -> str:
-    return (f"silhouette {score.silhouette:.3f}, Davies-Bouldin {score.davies_bouldin:.3f}, "
-            f"Calinski-Harabasz {score.calinski_harabasz:,.0f}, resample ARI {score.stability_ari:.3f}")
+    return (f"silhouette {score.silhouette:.3f}{_plus_minus(score.silhouette_noise, '.3f')}, "
+            f"Davies-Bouldin {score.davies_bouldin:.3f}{_plus_minus(score.davies_bouldin_noise, '.3f')}, "
+            f"Calinski-Harabasz {score.calinski_harabasz:,.0f}{_plus_minus(score.calinski_harabasz_noise, ',.0f')}, "
+            f"resample ARI {score.stability_ari:.3f}")
+
+
+def _plus_minus(noise: float, spec: str) -> str:
+    return f" ± {noise:{spec}}" if np.isfinite(noise) else ""
 
 
 def _join(names: Sequence[str]) -> str:

@@ -25,6 +25,8 @@ RATIO_STATS = {
     "monetary_ratio": "median_monetary_total",
 }
 ABSOLUTE_STATS = ("median_frequency", "median_recency_days", "median_monetary_total", "customer_share", "revenue_share")
+MIN_NAME_SHARE = 0.02  # a smaller segment, often a few extreme accounts, never takes a name from a larger one
+TYPICAL_RANGE = (0.8, 1.25)  # a median within these times the population's is "typical" in trait words
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def load_name_rules() -> tuple[NameRule, ...]:
 def is_slipping_away(name: str) -> bool:
     """Whether a segment name comes from a rule marked `slipping_away = true` in segment_names.toml.
 
-    A suffix in brackets is ignored ("Lost (4)" is "Lost"); user-chosen names are never slipping away.
+    A suffix in brackets is ignored ("Dormant (4)" is "Dormant"); user-chosen names are never slipping away.
     """
     base = str(name).split(" (")[0]
     return any(rule.slipping_away for rule in load_name_rules() if rule.name == base)
@@ -131,21 +133,29 @@ def _log_margin(larger: float, smaller: float) -> float:
 
 
 def name_segments(
-    profiles: pd.DataFrame, population: pd.Series, overrides: Mapping[int, str] | None = None
+    profiles: pd.DataFrame, population: pd.Series, overrides: Mapping[int, str] | None = None,
+    kept: Mapping[int, str] | None = None,
 ) -> dict[int, str]:
     """A unique business name per segment id.
 
-    User overrides win outright, and their names are reserved. Every other segment takes the first rule
-    in segment_names.toml it matches; when several segments claim one name, the strongest match
-    (see `match_strength`; ties go to the lower segment id) keeps it and the others move to their next
-    matching rule, until all names differ. Segments that all fall through to the fallback rule are told
-    apart by their own traits, e.g. "Steady middle (recent, frequent)".
+    User overrides win outright, and their names are reserved. Names kept from an earlier run (`kept`) stay only
+    while the segment still meets their rule. Every other segment takes the first rule in segment_names.toml
+    it matches; when several segments claim one name, the strongest match (see `match_strength`; then the lower
+    segment id) keeps it, except that a tiny segment (under MIN_NAME_SHARE of the customers) yields to any
+    larger one, and the others move to their next matching rule, until all names differ. A segment no rule fits is named by its own traits (`_fallback_names`).
     """
     overrides = {int(k): str(v) for k, v in (overrides or {}).items() if int(k) in set(profiles.index)}
     if len(set(overrides.values())) < len(overrides):
         raise SegkitError(f"The segment_names setting gives two segments the same name ({overrides}); "
                           "segment names must be unique.")
     rules = load_name_rules()
+    by_name = {rule.name: rule for rule in rules if rule.conditions}
+    for segment_id, name in (kept or {}).items():
+        segment_id = int(segment_id)
+        if (segment_id in set(profiles.index) and segment_id not in overrides and name not in overrides.values()
+                and name in by_name
+                and match_strength(by_name[name], segment_measures(profiles.loc[segment_id], population)) is not None):
+            overrides[segment_id] = name
     candidates: dict[int, list[tuple[str, float]]] = {}
     for segment_id, profile in profiles.iterrows():
         if int(segment_id) in overrides:
@@ -155,6 +165,8 @@ def name_segments(
             (rule.name, strength) for rule in rules
             if (strength := match_strength(rule, measures)) is not None
         ]
+    total = float(profiles["customers"].sum()) if "customers" in profiles else 0.0
+    tiny = {int(i) for i, n in (profiles["customers"].items() if total else ()) if n < MIN_NAME_SHARE * total}
     position = {segment_id: 0 for segment_id in candidates}
     fallback = rules[-1].name
     while True:
@@ -165,7 +177,7 @@ def name_segments(
         moved = False
         for name, claimants in claims.items():
             reserved = name in overrides.values()
-            ranked = sorted(claimants, key=lambda s: (-candidates[s][position[s]][1], s))
+            ranked = sorted(claimants, key=lambda s: (s in tiny, -candidates[s][position[s]][1], s))
             for loser in ranked if reserved else ranked[1:]:
                 position[loser] += 1
                 moved = True
@@ -184,25 +196,36 @@ def name_segments(
 
 def _fallback_names(fallback: str, segment_ids: list[int], profiles: pd.DataFrame,
                     population: pd.Series, taken: set[str]) -> dict[int, str]:
-    if not segment_ids:
-        return {}
-    if len(segment_ids) == 1 and fallback not in taken:
-        return {segment_ids[0]: fallback}
-    names = {}
+    """The fallback rule's name for one segment close to the typical customer on every measure; any other segment
+    no rule fits is named by its traits, e.g. "Lapsed, infrequent, low spend"."""
+    names: dict[int, str] = {}
     for segment_id in sorted(segment_ids):
         measures = segment_measures(profiles.loc[segment_id], population)
-        name = f"{fallback} ({trait_words(measures)})"
+        name = fallback if is_typical(measures) else trait_name(measures)
         if name in taken or name in names.values():
             # Same traits in words: the id is the only honest way left to tell them apart.
-            name = f"{fallback} ({trait_words(measures)}, segment {segment_id})"
+            name = f"{name} (segment {segment_id})"
         names[segment_id] = name
     return names
 
 
+def is_typical(measures: Mapping[str, float]) -> bool:
+    """Within TYPICAL_RANGE of the typical customer on recency, frequency and spend."""
+    low, high = TYPICAL_RANGE
+    return all(low <= measures[ratio] <= high for ratio in RATIO_STATS)
+
+
+def trait_name(measures: Mapping[str, float]) -> str:
+    words = trait_words(measures)
+    return words[0].upper() + words[1:]
+
+
 def trait_words(measures: Mapping[str, float]) -> str:
-    """Recency, frequency and spend in words, e.g. 'recent, frequent, high spend'."""
-    def word(value: float, low: str, mid: str, high: str) -> str:
-        return low if value < 0.8 else high if value > 1.25 else mid
+    """Recency, frequency and spend in words, e.g. 'recent, frequent, high spend' (TYPICAL_RANGE is typical)."""
+    low, high = TYPICAL_RANGE
+
+    def word(value: float, below: str, mid: str, above: str) -> str:
+        return below if value < low else above if value > high else mid
     return ", ".join([
         word(measures["recency_ratio"], "recent", "typical recency", "lapsed"),
         word(measures["frequency_ratio"], "infrequent", "typical frequency", "frequent"),
@@ -210,15 +233,51 @@ def trait_words(measures: Mapping[str, float]) -> str:
     ])
 
 
+CONDITION_WORDS = {
+    "recency_ratio": "days since the last order",
+    "frequency_ratio": "orders",
+    "monetary_ratio": "total spend",
+    "median_frequency": "orders",
+    "median_recency_days": "days since the last order",
+    "median_monetary_total": "total spend",
+    "customer_share": "share of customers",
+    "revenue_share": "share of revenue",
+}
+
+
+def name_rule(name: str, profile: Mapping[str, Any], population: Mapping[str, Any]) -> str:
+    """The rule a segment's name met, with the segment's own figures, e.g. "orders ≥ 1.5× the typical customer's
+    (here 4.8×)"; for a name no rule gave, how it was named."""
+    measures = segment_measures(profile, population)
+    rule = next((r for r in load_name_rules() if r.name == name and r.conditions), None)
+    if rule is None:
+        if name.split(" (segment ")[0] in (trait_name(measures), load_name_rules()[-1].name):
+            low, high = TYPICAL_RANGE
+            return (f"No naming rule fits; named by its medians against the typical customer's (typical: "
+                    f"{low:g} to {high:g} times): {trait_words(measures)}.")
+        return "Named by you (segment_names setting)."
+    parts = []
+    for measure, low, high in rule.conditions:
+        value, ratio = measures[measure], measure.endswith("_ratio")
+        bound = " and ".join(f"{sign} {limit:g}{'×' if ratio else ''}" for sign, limit in (("≥", low), ("≤", high))
+                             if limit is not None)
+        parts.append(f"median {CONDITION_WORDS[measure]} {bound}" + (f" the typical customer's (here {value:.2f}×)"
+                                                                     if ratio else f" (here {value:g})"))
+    return f"Rule met: {'; '.join(parts)}."
+
+
 def describe_segment(name: str, profile: Mapping[str, Any] | None = None,
                      population: Mapping[str, Any] | None = None) -> str:
     """The one-line business description of a name from the rules; user-chosen names get a trait summary."""
-    base = next((r for r in load_name_rules() if r.name == name.split(" (")[0]), None)
-    if base is not None and (base.conditions or name == base.name):
+    base = next((r for r in load_name_rules() if r.name == name.split(" (segment ")[0]), None)
+    if base is not None:
         return base.description
     if profile is not None and population is not None:
-        return f"Named by you; compared with all customers: {trait_words(segment_measures(profile, population))}."
-    return base.description if base else ""
+        measures = segment_measures(profile, population)
+        if name.split(" (segment ")[0] == trait_name(measures):
+            return f"No naming rule fits these customers; against the typical customer they are {trait_words(measures)}."
+        return f"Named by you; compared with all customers: {trait_words(measures)}."
+    return ""
 
 
 def recommend(name: str, profile: Mapping[str, Any], population: Mapping[str, Any],

@@ -1,7 +1,13 @@
 """segkit's own tables: their definitions, the write of a run in one transaction, and the read of a run.
 
 ``customer_segments`` holds the latest run only (replaced by each run). Every other table keeps every run:
-keyed by run_id, or for ``segment_migration`` by the run and its previous run. A run is written inside
+keyed by run_id, or for ``segment_migration`` by the run and its previous run.
+
+A run is a fit (kind 'fit': a model fitted on its own data) or scored (kind 'scored': its customers scored
+with the stored model of an earlier fit, model_run_id). Between a run and its previous run, customers are
+compared on the previous run's model, so ``segment_migration`` holds moves of customers, never of segments:
+both sides are scored, in SQL, with the same centroids. When a fit redefined the segments, ``segment_refits``
+holds, apart, how its customers were regrouped: the previous model's segment against the new one. A run is written inside
 `transaction`, so a failure anywhere leaves the previous results intact (Spark has no transactions: see the
 README). `read_run` reads a run back as one record, `StoredRun`; `latest_run_id` says which run is the latest.
 """
@@ -31,9 +37,10 @@ TABLES = {
     "cluster_runs": """run_id varchar primary key, created_at timestamp, analysis_date date, algorithm varchar,
         features varchar, settings varchar, chosen_k integer, k_reason varchar, metrics varchar,
         n_customers integer, n_fit_sample integer, data_fingerprint varchar, library_versions varchar,
-        warnings varchar""",
+        warnings varchar, kind varchar, model_run_id varchar""",
     "k_selection": """run_id varchar, k integer, inertia double, silhouette double, davies_bouldin double,
-        calinski_harabasz double, stability_ari double, is_knee boolean, is_chosen boolean""",
+        calinski_harabasz double, stability_ari double, is_knee boolean, is_chosen boolean,
+        silhouette_noise double, davies_bouldin_noise double, calinski_harabasz_noise double""",
     "feature_transform": """run_id varchar, feature varchar, feature_order integer, log_transform boolean,
         clip_lower double, clip_upper double, center double, scale double""",
     "segment_centroids": """run_id varchar, segment_id integer, segment_name varchar, feature varchar,
@@ -55,14 +62,24 @@ TABLES = {
     "segment_migration": """from_run_id varchar, to_run_id varchar, from_segment_id integer,
         from_segment_name varchar, to_segment_id integer, to_segment_name varchar, customers integer,
         revenue decimal(18,2)""",
+    "segment_refits": """run_id varchar, previous_run_id varchar, previous_segment_id integer,
+        previous_segment_name varchar, segment_id integer, segment_name varchar, customers integer,
+        revenue decimal(18,2)""",
 }
-# The tables with rows for every run (drift_checks and segment_migration only have them for a run that has a
-# previous run to compare with).
+# Columns added since a table was first written: a database written by an earlier segkit gets them (empty for its
+# old rows) before a run is written.
+ADDED_COLUMNS = {
+    "cluster_runs": ("kind varchar", "model_run_id varchar"),
+    "k_selection": ("silhouette_noise double", "davies_bouldin_noise double", "calinski_harabasz_noise double"),
+}
+# The tables with rows for every run (drift_checks, segment_migration and segment_refits only have them for a run
+# that has a previous run to compare with).
 RUN_TABLES = ("cluster_runs", "k_selection", "feature_transform", "segment_centroids", "segment_profiles",
               "segment_feature_profiles", "segment_assignment_history", "segment_matches", "feature_reference_bins")
 
-# Customers and revenue moving from each segment of one run to each segment of another: the customers in both
-# runs, and the revenue of the FROM run (what moved with them).
+# Customers and revenue moving from each segment of one run to each segment of another, each run's customers in
+# its own segments: the customers in both runs, and the revenue of the FROM run (what moved with them). Only for
+# two runs with no stored migration: across a refit it mixes the moves of customers with the model's.
 MIGRATION_SQL = """
     select f.run_id as from_run_id, t.run_id as to_run_id,
         f.segment_id as from_segment_id, f.segment_name as from_segment_name,
@@ -73,6 +90,35 @@ MIGRATION_SQL = """
     where f.run_id = $from_run_id and t.run_id = $to_run_id
     group by all
     order by from_segment_id, to_segment_id
+"""
+# The same between a run and its previous run, on the previous run's model: its stored segment per customer
+# against the customers of now (`customers`) scored with its centroids (`scored`, segkit.sql), in its segment names.
+MOVES_SQL = """
+    insert into segment_migration by name
+    select $from_run_id as from_run_id, $to_run_id as to_run_id,
+        f.segment_id as from_segment_id, f.segment_name as from_segment_name,
+        scored_now.segment_id as to_segment_id, previous_names.segment_name as to_segment_name,
+        cast(count(*) as integer) as customers, cast(sum(f.monetary_total) as decimal(18, 2)) as revenue
+    from segment_assignment_history as f
+    join ({scored}) as scored_now on scored_now.customer_id = f.customer_id
+    join segkit_previous_names as previous_names on previous_names.segment_id = scored_now.segment_id
+    where f.run_id = $from_run_id
+    group by all
+    order by from_segment_id, to_segment_id
+"""
+# How a run's customers were regrouped by its model against the previous run's model (all on the diagonal when the
+# run was scored with that model): the revenue is their monetary_total now.
+REFITS_SQL = """
+    insert into segment_refits by name
+    select $to_run_id as run_id, $from_run_id as previous_run_id,
+        scored_before.segment_id as previous_segment_id, previous_names.segment_name as previous_segment_name,
+        s.segment_id, s.segment_name,
+        cast(count(*) as integer) as customers, cast(sum(scored_before.monetary_total) as decimal(18, 2)) as revenue
+    from customer_segments as s
+    join ({scored}) as scored_before on scored_before.customer_id = s.customer_id
+    join segkit_previous_names as previous_names on previous_names.segment_id = scored_before.segment_id
+    group by all
+    order by previous_segment_id, segment_id
 """
 
 
@@ -88,6 +134,11 @@ class KScore:
     stability_ari: float
     is_knee: bool = False
     is_chosen: bool = False
+    # Each metric's resampling noise at this k: its standard deviation over seeded bootstrap resamples
+    # (segkit.model_selection); two ks whose metric differs by less than this are tied on it.
+    silhouette_noise: float = float("nan")
+    davies_bouldin_noise: float = float("nan")
+    calinski_harabasz_noise: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -117,6 +168,8 @@ class StoredRun:
     data_fingerprint: str
     library_versions: dict[str, str]
     warnings: tuple[str, ...]
+    kind: str                         # 'fit', or 'scored' with the model of run model_run_id
+    model_run_id: str                 # the fit whose model assigned its customers (itself for a fit)
     previous_run_id: str | None       # the run it continues (segment_matches), None for a fresh lineage
     matches: dict[str, int]           # its segments per match status: matched, new, disappeared
     transform: pd.DataFrame           # its rows of feature_transform, in feature order
@@ -175,6 +228,8 @@ def read_run(con, run_id: str | None = None) -> StoredRun:
         data_fingerprint=str(row["data_fingerprint"] or ""),
         library_versions={str(k): str(v) for k, v in _json(row["library_versions"], {}).items()},
         warnings=tuple(_json(row["warnings"], [])),
+        kind=_text(row.get("kind")) or "fit",
+        model_run_id=_text(row.get("model_run_id")) or run_id,
         previous_run_id=previous_run_id,
         matches=matches,
         transform=transform,
@@ -187,8 +242,14 @@ def read_run(con, run_id: str | None = None) -> StoredRun:
                                       float(p.revenue_share)) for i, p in profiles.iterrows()),
         k_selection=tuple(KScore(int(r.k), float(r.inertia), float(r.silhouette), float(r.davies_bouldin),
                                  float(r.calinski_harabasz), float(r.stability_ari), bool(r.is_knee),
-                                 bool(r.is_chosen)) for r in k_rows.itertuples()),
+                                 bool(r.is_chosen), *_noise(r)) for r in k_rows.itertuples()),
     )
+
+
+def _noise(row: Any) -> tuple[float, float, float]:
+    """A k_selection row's metric noise; NaN for rows stored before segkit measured it."""
+    return tuple(float(getattr(row, f"{metric}_noise", float("nan")))
+                 for metric in ("silhouette", "davies_bouldin", "calinski_harabasz"))
 
 
 def _rows(con, table: str, run_id: str, order: str) -> pd.DataFrame:
@@ -205,6 +266,10 @@ def _matches(con, run_id: str) -> tuple[str | None, dict[str, int]]:
     return previous, {status: int(n) for status, n, _ in rows}
 
 
+def _text(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
+
+
 def _json(text: Any, default: Any) -> Any:
     if text is None or (isinstance(text, float) and math.isnan(text)):
         return default
@@ -215,8 +280,25 @@ def _json(text: Any, default: Any) -> Any:
 
 
 def migration(con, from_run_id: str, to_run_id: str) -> pd.DataFrame:
-    """Customers and revenue moving from each segment of one stored run to each segment of another (any two)."""
-    return con.execute(MIGRATION_SQL, {"from_run_id": from_run_id, "to_run_id": to_run_id}).df()
+    """Customers and revenue moving from each segment of one stored run to each segment of another: the stored
+    moves on the earlier run's model when to_run_id continues from_run_id, else each run's own segments."""
+    pair = {"from_run_id": from_run_id, "to_run_id": to_run_id}
+    if table_exists(con, "segment_migration"):
+        stored = con.execute("select * from segment_migration where from_run_id = $from_run_id and to_run_id = "
+                             "$to_run_id order by from_segment_id, to_segment_id", pair).df()
+        if not stored.empty:
+            return stored
+    return con.execute(MIGRATION_SQL, pair).df()
+
+
+def refits(con, run_id: str) -> pd.DataFrame:
+    """How a run's customers were regrouped from its previous run's model to its own (empty without one)."""
+    if not table_exists(con, "segment_refits"):
+        return pd.DataFrame(columns=["previous_segment_id", "previous_segment_name", "segment_id", "segment_name",
+                                     "customers", "revenue"])
+    return con.execute("select previous_segment_id, previous_segment_name, segment_id, segment_name, customers, "
+                       "revenue from segment_refits where run_id = ? order by previous_segment_id, segment_id",
+                       [run_id]).df()
 
 
 def new_run_id(con, fingerprint: str, created_at: datetime) -> str:
@@ -267,11 +349,16 @@ def write_run(con, run_id: str, names: Mapping[int, str], tables: Mapping[str, p
 
     tables: the rows, without run_id, of every table keyed by run_id that is not per customer; the customers'
     rows come from the staged ASSIGNMENT (and their analysis date and monetary_total from `customers`), and
-    segment_migration from the previous run's rows and this run's.
+    segment_migration and segment_refits from the previous run's rows and model (see the module docstring).
     """
     for table, columns in TABLES.items():
         if table != "customer_segments":
             con.execute(f"create table if not exists {table} ({columns})")
+            if table in ADDED_COLUMNS:
+                present = set(con.execute(f"select * from {table} limit 0").df().columns)
+                for column in ADDED_COLUMNS[table]:
+                    if column.split()[0] not in present:
+                        con.execute(f"alter table {table} add column {column}")
     con.register("segkit_names", pd.DataFrame({"segment_id": list(names), "segment_name": list(names.values())}))
     con.execute("drop table if exists customer_segments")
     con.execute(f"create table if not exists customer_segments ({TABLES['customer_segments']})")
@@ -292,8 +379,15 @@ def write_run(con, run_id: str, names: Mapping[int, str], tables: Mapping[str, p
         from customer_segments as s join {customers} as r using (customer_id)
     """, [run_id])
     if previous_run_id is not None:
-        con.execute(f"insert into segment_migration by name {MIGRATION_SQL}",
-                    {"from_run_id": previous_run_id, "to_run_id": run_id})
+        before = read_run(con, previous_run_id)
+        scored = sql.nearest_segment_sql(before.transform, before.centroids, before.segment_ids, customers,
+                                         keep=["monetary_total"])
+        con.register("segkit_previous_names", pd.DataFrame({"segment_id": list(before.segment_ids),
+                                                            "segment_name": list(before.segment_names)}))
+        pair = {"from_run_id": previous_run_id, "to_run_id": run_id}
+        con.execute(MOVES_SQL.format(scored=scored), pair)
+        con.execute(REFITS_SQL.format(scored=scored), pair)
+        con.unregister("segkit_previous_names")
 
 
 def insert_rows(con, table: str, rows: pd.DataFrame) -> None:

@@ -210,7 +210,7 @@ def test_too_few_distinct_points_for_k(tmp_path):
     make_rfm_db(path, per_group=20, groups=[(10, 2, 100.0)] * 2)
     with duckdb.connect(str(path)) as con:
         con.execute("update customer_rfm set recency_days = 10, frequency = 2, monetary_total = 100")
-    with pytest.raises(SegkitError, match="only 1 distinct combinations.*k=2"):
+    with pytest.raises(SegkitError, match="only 1 distinct combinations.*k=4"):
         clustering.run_clustering(settings_for(path))
 
 
@@ -238,3 +238,18 @@ def test_runs_on_the_dbt_built_demo_database(fresh_demo_db):
     assert run.n_customers == n_customers == len(result)
     assert sorted(result["segment_id"].unique()) == list(range(1, run.chosen_k + 1))
     assert run.k_reason.startswith(f"k={run.chosen_k}")
+
+
+def test_a_database_written_before_scored_runs_and_metric_noise_gets_their_columns(planted_db):
+    path, _ = planted_db
+    first = clustering.run_clustering(settings_for(path, k=4))
+    with connect(path) as con:  # as an earlier segkit wrote them
+        for table, columns in store.ADDED_COLUMNS.items():
+            for column in columns:
+                con.execute(f"alter table {table} drop column {column.split()[0]}")
+    second = clustering.run_clustering(settings_for(path, k=4))
+    assert (second.kind, second.model_run_id, second.previous_run_id) == ("fit", second.run_id, first.run_id)
+    with connect(path, read_only=True) as con:
+        old = store.read_run(con, first.run_id)
+    assert (old.kind, old.model_run_id) == ("fit", first.run_id)
+    assert np.isnan(old.k_selection[0].silhouette_noise) and np.isfinite(second.k_selection[0].silhouette_noise)

@@ -33,7 +33,7 @@ def project(tmp_path, monkeypatch):
 
 def test_defaults_when_nothing_is_set(project):
     settings = load_settings(project_dir=project)
-    assert settings.k_max == 10
+    assert (settings.k_min, settings.k_max) == (4, 8)
     assert settings.algorithm == "kmeans"
     assert settings.db_path == project / "segkit.duckdb"
 

@@ -69,7 +69,7 @@ def test_run_history_and_metrics_are_stored(clustered_demo):
     assert list(run["run_id"]) == [summary["run_id"]]
     assert run["k_reason"][0]
     k_rows = sql(db_path, "select * from k_selection")
-    assert sorted(k_rows["k"]) == list(range(2, 11))
+    assert sorted(k_rows["k"]) == list(range(4, 9))
     assert k_rows["is_chosen"].sum() == 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from datetime import date
@@ -15,12 +16,12 @@ from click.testing import CliRunner
 from segkit import drift, lineage, store
 from segkit.cli import cli
 from segkit.clustering import run_clustering
-from segkit.config import Settings
+from segkit.config import Settings, load_settings
 from segkit.errors import SegkitError
 from segkit.features import apply_transform
-from segkit.migration import summarize_migration
+from segkit.migration import summarize_migration, summarize_refit
 from segkit.report import build_report_model
-from segkit.snapshots import month_starts
+from segkit.snapshots import describe, month_starts, run_snapshots
 from segkit.warehouse import connect
 from tests.conftest import ROOT, dbt_build
 
@@ -238,3 +239,92 @@ def test_reporting_a_run_on_features_of_another_date_asks_for_a_rebuild(two_runs
     with connect(db, read_only=True) as con:
         with pytest.raises(SegkitError, match=f"dbt build --vars '{{analysis_date: {EARLIER}}}'"):
             build_report_model(con, first, fast_settings(db))
+
+
+def nearest_segments(db: Path, run_id: str) -> pd.Series:
+    """Every customer of customer_rfm now, in the nearest segment of run_id's stored model: the README's rule (the
+    run's transform, then the nearest centroid in scaled units), computed in numpy."""
+    transform = query(db, "select * from feature_transform where run_id = ? order by feature_order", [run_id])
+    centroids = query(db, "select segment_id, feature, value_scaled from segment_centroids where run_id = ?",
+                      [run_id]).pivot(index="segment_id", columns="feature", values="value_scaled")
+    features = list(transform["feature"])
+    customers = query(db, "select * from customer_rfm order by customer_id")
+    scaled = apply_transform(transform, customers[features].to_numpy(dtype=float))
+    gaps = ((scaled[:, None, :] - centroids[features].to_numpy()[None, :, :]) ** 2).sum(axis=2)
+    return pd.Series(centroids.index[gaps.argmin(axis=1)], index=customers["customer_id"])
+
+
+def test_moves_are_counted_on_the_previous_runs_model(two_runs):
+    db, first, second = two_runs
+    before = query(db, "select customer_id, segment_id from segment_assignment_history where run_id = ?", [first])
+    now = nearest_segments(db, first)
+    both = before[before["customer_id"].isin(now.index)]
+    expected = pd.crosstab(both["segment_id"], now.loc[both["customer_id"]].to_numpy()).stack()
+    stored = query(db, "select from_segment_id, to_segment_id, customers from segment_migration where to_run_id = ?",
+                   [second]).set_index(["from_segment_id", "to_segment_id"])["customers"]
+    assert stored.to_dict() == {key: n for key, n in expected.items() if n}
+
+
+def test_a_refit_moves_no_customer_whose_figures_did_not_change(two_runs, tmp_path):
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(two_runs[0], db)
+    with connect(db) as con:  # a tenth of the customers gone; everyone else exactly as in the previous run
+        con.execute("delete from customer_rfm where hash(customer_id) % 10 = 0")
+    run = run_clustering(fast_settings(db, fit_sample_size=300, seed=3))  # a refit on a small sample: moved centroids
+    moves = query(db, "select * from segment_migration where to_run_id = ?", [run.run_id])
+    assert moves["customers"].sum() == len(query(db, "select * from customer_rfm"))
+    assert (moves["from_segment_id"] == moves["to_segment_id"]).all(), "nobody moved: only the model changed"
+    with connect(db, read_only=True) as con:
+        refit = summarize_refit(con, store.read_run(con, run.run_id))
+        summary = summarize_migration(con, two_runs[2], run.run_id)
+    assert summary.moved == 0 and refit is not None and refit.previous_run_id == two_runs[2]
+    assert refit.regrouped > 0, "the refit regrouped customers, and says so apart from the moves"
+    regrouped = query(db, """select sum(customers) as n from segment_refits
+                             where run_id = ? and previous_segment_id <> segment_id""", [run.run_id])
+    assert refit.regrouped == regrouped["n"].iloc[0]
+    assert {c.status for c in refit.changes} <= {"matched", "new", "disappeared"} and refit.redefined
+    assert all(c.shift is not None and c.shift > 0 for c in refit.changes if c.status == "matched")
+
+
+def test_a_scored_run_uses_the_stored_model_and_fits_nothing(two_runs, tmp_path):
+    db, first, second = tmp_path / "copy.duckdb", two_runs[1], two_runs[2]
+    shutil.copy(two_runs[0], db)
+    run = run_clustering(fast_settings(db, k=None), model_run_id=first)
+    assert (run.kind, run.model_run_id, run.chosen_k, run.previous_run_id) == ("scored", first, 5, second)
+    for table, order in (("feature_transform", "feature_order"), ("segment_centroids", "segment_id, feature")):
+        pair = [query(db, f"select * exclude (run_id, segment_name) from {table} where run_id = ? order by {order}"
+                      if table == "segment_centroids" else
+                      f"select * exclude (run_id) from {table} where run_id = ? order by {order}", [r]) for r in
+                (first, run.run_id)]
+        pd.testing.assert_frame_equal(*pair)
+    segments = query(db, "select customer_id, segment_id, is_in_fit_sample from customer_segments").set_index(
+        "customer_id")
+    assert not segments["is_in_fit_sample"].any()
+    assert (segments["segment_id"] == nearest_segments(db, first).loc[segments.index]).all()
+    assert run.drift is not None and run.drift.reference_run_id == first, "drift against the data of the fit"
+
+
+def test_a_monthly_series_keeps_one_k_and_refits_only_on_drift_as_a_labelled_event(demo_db, tmp_path):
+    db = tmp_path / "series.duckdb"
+    shutil.copy(demo_db, db)
+    settings = dataclasses.replace(load_settings(project_dir=ROOT, db_path=db), k_min=4, k_max=6,
+                                   stability_resamples=2)
+    calm = run_snapshots(settings, date(2011, 10, 1), date(2011, 11, 1))
+    assert [(s.kind, s.chosen_k) for s in calm] == [("fit", calm[0].chosen_k), ("scored", calm[0].chosen_k)]
+    assert calm[1].model_run_id == calm[0].run_id and calm[1].refit is None
+    assert [i for i, _, _ in calm[1].segments] == [i for i, _, _ in calm[0].segments], "stable ids"
+    assert calm[1].migration.moved > 0 and calm[1].migration.customers_in_both > 2_000
+    # Any drift at all now calls for a refit: it follows the month's scored run, labelled and apart.
+    jumpy = run_snapshots(dataclasses.replace(settings, drift_distance_ratio_threshold=1e-9), date(2011, 12, 1),
+                          date(2011, 12, 1))
+    month = jumpy[0]
+    assert month.kind == "scored" and month.model_run_id == calm[0].run_id and month.refit is not None
+    assert month.migration.from_run_id == calm[1].run_id
+    with connect(db, read_only=True) as con:
+        kinds = dict(con.execute("select run_id, kind from cluster_runs").fetchall())
+    assert kinds[month.refit.run_id] == "fit" and kinds[month.run_id] == "scored"
+    if month.refit.summary is not None:  # same k: the refit continues the scored run, and nobody moved in it
+        assert month.refit.summary.previous_run_id == month.run_id
+        assert query(db, "select count(*) as n from segment_migration where to_run_id = ? and "
+                         "from_segment_id <> to_segment_id", [month.refit.run_id])["n"].iloc[0] == 0
+    assert "REFIT" in describe(month) and "not counted as moves" in describe(month)

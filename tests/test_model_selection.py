@@ -6,10 +6,12 @@ from functools import partial
 
 import numpy as np
 import pytest
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from segkit.clustering import fit_centroids
-from segkit.model_selection import choose_k, find_knee, nearest_centroid, sampled_silhouettes, scan_k
+from segkit.config import Settings
+from segkit.model_selection import (choose_k, find_knee, metric_noise, nearest_centroid, sampled_silhouettes,
+                                     scan_k)
 from segkit.store import KScore
 
 
@@ -95,3 +97,56 @@ def test_forced_k_wins_and_says_so():
     choice = choose_k(scores, dummy_centroids([6]), forced_k=6)
     assert choice.k == 6 and "forced" in choice.reason
     assert any("k=6 is not stable" in warning for warning in choice.warnings)
+
+
+def planted(groups: int, per_group: int = 150, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """`groups` tight blobs on the corners and face centres of a cube in 3 features, and their planted labels."""
+    corners = np.array([[x, y, z] for x in (0, 10) for y in (0, 10) for z in (0, 10)], dtype=float)
+    centres = np.vstack([corners, [[5, 5, 0], [5, 5, 10]]])[:groups]
+    rng = np.random.default_rng(seed)
+    X = np.vstack([centre + rng.normal(0, 0.6, (per_group, 3)) for centre in centres])
+    return X, np.repeat(np.arange(groups), per_group)
+
+
+@pytest.mark.parametrize("groups", range(Settings.k_min, Settings.k_max + 1))
+def test_planted_structure_inside_the_default_range_is_recovered_exactly(groups):
+    X, truth = planted(groups)
+    ks = range(Settings.k_min, Settings.k_max + 1)
+    scores, centroids = scan_k(X, ks, partial(fit_centroids, "kmeans"), seed=1, silhouette_sample_size=2_000,
+                               stability_resamples=3)
+    choice = choose_k(scores, centroids)
+    assert choice.k == groups, choice.reason
+    assert adjusted_rand_score(truth, nearest_centroid(X, choice.centroids)[0]) == 1.0
+
+
+def test_metric_noise_is_measured_on_seeded_resamples_and_repeats_exactly():
+    X, _ = planted(5)
+    labels = {k: nearest_centroid(X, X[::len(X) // k][:k])[0] for k in (4, 5, 6)}
+    first = metric_noise(X, labels, seed=7, silhouette_sample_size=400, resamples=4)
+    assert first == metric_noise(X, labels, seed=7, silhouette_sample_size=400, resamples=4)
+    assert first != metric_noise(X, labels, seed=8, silhouette_sample_size=400, resamples=4)
+    for k in labels:
+        assert all(0 < value < np.inf for value in first[k].values()), first[k]
+    assert all(np.isnan(v) for v in metric_noise(X, labels, 7, 400, resamples=1)[4].values())
+
+
+def noisy(k, silhouette, davies_bouldin, calinski_harabasz, noise=(0.003, 0.01, 60.0)) -> KScore:
+    return KScore(k, 100.0 - 10 * k, silhouette, davies_bouldin, calinski_harabasz, 1.0, False, False, *noise)  # no elbow
+
+
+def test_a_difference_below_the_metrics_own_noise_is_a_tie_not_a_preference():
+    # The demo's full year: the silhouette at k=2 beat k=7 by 0.0001, far below its noise of about 0.003.
+    scores = [noisy(2, 0.4956, 0.81, 4788), noisy(5, 0.4039, 0.86, 3902), noisy(7, 0.4955, 0.71, 5047)]
+    choice = choose_k(scores, dummy_centroids([2, 5, 7]))
+    assert choice.k == 7
+    assert "prefers k=2" not in choice.reason and not any("disagree" in w for w in choice.warnings)
+    assert "The silhouette is tied between k=2 and 7" in choice.reason
+    # The same figures with no noise measured: the 0.0001 is a preference again.
+    exact = [noisy(s.k, s.silhouette, s.davies_bouldin, s.calinski_harabasz, noise=(0, 0, 0)) for s in scores]
+    assert "the silhouette prefers k=2" in choose_k(exact, dummy_centroids([2, 5, 7])).reason
+
+
+def test_a_difference_beyond_the_noise_stays_a_preference():
+    scores = [noisy(4, 0.40, 0.86, 3198), noisy(5, 0.38, 0.96, 3074), noisy(6, 0.37, 1.02, 2867)]
+    choice = choose_k(scores, dummy_centroids([4, 5, 6]))
+    assert choice.k == 4 and "tied" not in choice.reason

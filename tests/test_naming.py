@@ -1,12 +1,16 @@
 """Segment names and recommendations come from the rules files and respect uniqueness and overrides."""
 
+import re
+
 import pandas as pd
 import pytest
+
+from tests.conftest import ROOT
 
 from segkit.errors import SegkitError
 from segkit.formatting import money
 from segkit.naming import (describe_segment, is_slipping_away, load_name_rules, load_recommendation_rules,
-                           name_segments, recommend)
+                           match_strength, name_rule, name_segments, recommend, segment_measures)
 
 POPULATION = pd.Series({
     "median_recency_days": 100.0, "median_frequency": 2.0, "median_monetary_total": 500.0,
@@ -40,8 +44,8 @@ CLEAR_CUT = {
 def test_clear_cut_profiles_get_the_expected_names():
     names = name_segments(profiles(CLEAR_CUT), POPULATION)
     assert names == {
-        1: "Champions", 2: "Loyal regulars", 3: "Big spenders slipping away",
-        4: "Promising newcomers", 5: "At risk", 6: "One-time buyers",
+        1: "Top buyers", 2: "Regulars", 3: "Big spenders slipping away",
+        4: "Newcomers", 5: "Lapsing repeat buyers", 6: "One-time buyers",
     }
 
 
@@ -50,34 +54,38 @@ def test_every_rule_name_has_a_description_and_a_recommendation():
     for rule in load_name_rules():
         assert rule.description, rule.name
         assert rule.name in recommendations, rule.name
-    assert describe_segment("Champions").startswith("Bought recently")
+    assert describe_segment("Top buyers").startswith("Ordered more recently")
 
 
 def test_names_are_unique_and_the_better_match_keeps_a_shared_name():
-    # Both are Champions by the rules; segment 2 is the clearer case, so it keeps the name.
+    # Both are Top buyers by the rules; segment 2 is the clearer case, so it keeps the name.
     names = name_segments(profiles({1: (40, 4, 1200), 2: (10, 20, 9000), 3: (100, 2, 500)}), POPULATION)
-    assert names[2] == "Champions"
-    assert names[1] == "Loyal regulars"
+    assert names[2] == "Top buyers"
+    assert names[1] == "Regulars"
     assert len(set(names.values())) == len(names)
 
 
-def test_segments_that_all_fall_back_are_told_apart_by_their_traits():
+def test_segments_no_rule_fits_are_named_by_their_traits_and_told_apart():
+    # Three segments close to the typical customer: the same traits in words, so the id tells them apart.
     names = name_segments(profiles({1: (100, 2, 500), 2: (95, 2, 520), 3: (110, 2, 480)}), POPULATION)
     assert len(set(names.values())) == 3
-    assert all(name.startswith("Steady middle") for name in names.values())
-    assert not any(name.endswith((" 2", " 3")) for name in names.values())
+    assert names == {1: "Steady middle", 2: "Steady middle (segment 2)", 3: "Steady middle (segment 3)"}
+    # Lapsed but no rule fits (not 1.5 times as long): named by its traits, never "Steady middle".
+    lapsed = name_segments(profiles({1: (140, 1.5, 450)}), POPULATION)
+    assert lapsed == {1: "Lapsed, infrequent, typical spend"}
+    assert "No naming rule fits" in name_rule(lapsed[1], profiles({1: (140, 1.5, 450)}).loc[1], POPULATION)
 
 
 def test_overrides_win_and_reserve_their_name():
-    names = name_segments(profiles(CLEAR_CUT), POPULATION, overrides={5: "Champions", 2: "Regulars <b>"})
-    assert names[5] == "Champions"
+    names = name_segments(profiles(CLEAR_CUT), POPULATION, overrides={5: "Top buyers", 2: "Regulars <b>"})
+    assert names[5] == "Top buyers"
     assert names[2] == "Regulars <b>"
-    assert names[1] != "Champions"
+    assert names[1] != "Top buyers"
     assert len(set(names.values())) == len(names)
 
 
 def test_overrides_for_unknown_segments_are_ignored_and_duplicates_refused():
-    assert name_segments(profiles(CLEAR_CUT), POPULATION, overrides={99: "Ghosts"})[1] == "Champions"
+    assert name_segments(profiles(CLEAR_CUT), POPULATION, overrides={99: "Ghosts"})[1] == "Top buyers"
     with pytest.raises(SegkitError, match="same name"):
         name_segments(profiles(CLEAR_CUT), POPULATION, overrides={1: "VIP", 2: "VIP"})
 
@@ -85,7 +93,7 @@ def test_overrides_for_unknown_segments_are_ignored_and_duplicates_refused():
 def test_recommendations_quote_the_segments_own_numbers():
     frame = profiles(CLEAR_CUT)
     at_risk = frame.loc[5]
-    advice = recommend("At risk", at_risk, POPULATION, median_days_between_orders=45)
+    advice = recommend("Lapsing repeat buyers", at_risk, POPULATION, median_days_between_orders=45)
     text = " ".join([advice.goal, *advice.actions])
     assert f"{int(at_risk['customers']):,} customers" in text           # win-back pool
     assert f"{at_risk['revenue']:,.0f}" in text                          # revenue at risk
@@ -93,7 +101,7 @@ def test_recommendations_quote_the_segments_own_numbers():
 
 
 def test_actions_needing_a_missing_number_are_left_out_not_half_filled():
-    advice = recommend("At risk", profiles(CLEAR_CUT).loc[5], POPULATION, median_days_between_orders=None)
+    advice = recommend("Lapsing repeat buyers", profiles(CLEAR_CUT).loc[5], POPULATION, median_days_between_orders=None)
     assert advice.actions
     assert not any("{" in action or "None" in action for action in advice.actions)
 
@@ -106,10 +114,10 @@ def test_user_named_segments_get_the_default_recommendation():
 
 def test_slipping_away_is_one_flag_in_the_rules_file():
     flagged = {rule.name for rule in load_name_rules() if rule.slipping_away}
-    assert flagged == {"Big spenders slipping away", "At risk", "Lost", "Hibernating"}
-    assert is_slipping_away("Lost") and is_slipping_away("At risk (4)")  # migration labels carry the id
-    assert not is_slipping_away("Champions") and not is_slipping_away("Steady middle (lapsed, typical frequency, low spend)")
-    assert not is_slipping_away("Lost causes")  # a user's own name never counts
+    assert flagged == {"Big spenders slipping away", "Lapsing repeat buyers", "Long gone", "Dormant"}
+    assert is_slipping_away("Long gone") and is_slipping_away("Dormant (4)")  # migration labels carry the id
+    assert not is_slipping_away("Top buyers") and not is_slipping_away("Lapsed, typical frequency, low spend")
+    assert not is_slipping_away("Long gone causes")  # a user's own name never counts
 
 
 def test_money_puts_a_symbol_in_front_and_a_code_after():
@@ -118,3 +126,85 @@ def test_money_puts_a_symbol_in_front_and_a_code_after():
     assert money(-12.5, "€") == "-€12.50"
     assert money(1_200, "US$") == "US$1,200"
     assert money(42) == "42.00"
+
+
+# What each phrase of a description claims, as the README's naming rules say it: (measure, bound that must hold).
+CLAIMS = {
+    "more recently": ("recency_ratio", "max", lambda bound: bound < 1),
+    "more often": ("frequency_ratio", "min", lambda bound: bound > 1),
+    "at least as often": ("frequency_ratio", "min", lambda bound: bound >= 1),
+    "no more often": ("frequency_ratio", "max", lambda bound: bound <= 1),
+    "spent more": ("monetary_ratio", "min", lambda bound: bound > 1),
+    "spent less": ("monetary_ratio", "max", lambda bound: bound < 1),
+    "at least 3 times the typical amount": ("monetary_ratio", "min", lambda bound: bound >= 3),
+    "at least 1.5 times the typical amount": ("monetary_ratio", "min", lambda bound: bound >= 1.5),
+    "longer without an order": ("recency_ratio", "min", lambda bound: bound > 1),
+    "at least 1.5 times as long": ("recency_ratio", "min", lambda bound: bound >= 1.5),
+    "at least 3 times as long ago": ("recency_ratio", "min", lambda bound: bound >= 3),
+    "no more recently": ("recency_ratio", "min", lambda bound: bound >= 1),
+    "ordered once": ("median_frequency", "max", lambda bound: bound <= 1),
+}
+VAGUE = ("fairly", "a lot", "high-value")
+
+
+def test_every_claim_of_a_description_is_guaranteed_by_its_rule():
+    for rule in load_name_rules()[:-1]:
+        text = rule.description.lower()
+        assert not [w for w in VAGUE if w in text], (rule.name, text)
+        bounds = {(measure, "min"): low for measure, low, _ in rule.conditions} | \
+                 {(measure, "max"): high for measure, _, high in rule.conditions}
+        claimed = []
+        for phrase in sorted(CLAIMS, key=len, reverse=True):  # "no more often" before "more often"
+            if phrase in text:
+                claimed.append(phrase)
+                text = text.replace(phrase, "")
+        assert claimed, f"{rule.name}: its description claims nothing checkable: {rule.description}"
+        unbacked = [w for w in ("often", "recent", "frequent", "high", "low", "little", "long", "small", "big", "most")
+                    if re.search(rf"\b{w}", text)]
+        assert not unbacked, f"{rule.name}: {unbacked} is claimed beyond its rule"
+        for phrase in claimed:
+            measure, side, holds = CLAIMS[phrase]
+            bound = bounds.get((measure, side))
+            assert bound is not None and holds(bound), f"{rule.name}: '{phrase}' is not guaranteed by its rule"
+
+
+def test_bargain_hunters_who_order_as_often_as_everyone_are_not_said_to_order_more():
+    # The issue's case: median orders equal the overall median (4), yet the card said "order fairly often".
+    population = POPULATION.copy()
+    population["median_frequency"] = 4.0
+    frame = profiles({1: (80, 4, 200), 2: (10, 30, 9000), 3: (400, 1, 100)})
+    names = name_segments(frame, population)
+    assert names[1] == "Bargain hunters"
+    assert "at least as often" in describe_segment(names[1]) and "more often" not in describe_segment(names[1])
+
+
+def test_a_tiny_extreme_segment_cannot_take_a_name_from_the_larger_one_it_describes():
+    frame = profiles({1: (3, 200, 400_000), 2: (20, 10, 6000), 3: (200, 1, 150)})
+    frame.loc[1, "customers"], frame.loc[2, "customers"] = 40, 900  # 1.8% of 2,273 customers: tiny
+    assert match_strength(next(r for r in load_name_rules() if r.name == "Top buyers"),
+                          segment_measures(frame.loc[1], POPULATION)) > \
+        match_strength(next(r for r in load_name_rules() if r.name == "Top buyers"),
+                       segment_measures(frame.loc[2], POPULATION)), "the tiny one is the stronger match"
+    assert name_segments(frame, POPULATION)[2] == "Top buyers"
+
+
+def test_a_name_kept_from_an_earlier_run_is_dropped_once_its_rule_no_longer_holds():
+    frame = profiles(CLEAR_CUT)
+    # Segment 6 (one small order long ago) kept "Top buyers" from an earlier run: it no longer meets that rule.
+    names = name_segments(frame, POPULATION, kept={6: "Top buyers", 2: "Regulars"})
+    assert names[6] == "One-time buyers" and names[2] == "Regulars" and names[1] == "Top buyers"
+
+
+def test_every_granted_name_states_the_rule_it_met_with_the_segments_figures():
+    frame = profiles(CLEAR_CUT)
+    for segment_id, name in name_segments(frame, POPULATION).items():
+        text = name_rule(name, frame.loc[segment_id], POPULATION)
+        assert text.startswith("Rule met: "), (name, text)
+    assert "median orders ≥ 1.5× the typical customer's (here 6.00×)" in name_rule("Top buyers", frame.loc[1], POPULATION)
+
+
+def test_no_cluster_name_shares_a_word_with_a_classic_rfm_segment():
+    classic = pd.read_csv(ROOT / "dbt_project" / "seeds" / "rfm_segment_rules.csv")["rfm_segment"]
+    words = lambda names: {w.strip(",'()").lower() for n in names for w in n.split()}  # noqa: E731
+    ours = [rule.name for rule in load_name_rules()] + ["Lapsed, infrequent, low spend", "Recent, frequent, high spend"]
+    assert not words(ours) & words(classic), words(ours) & words(classic)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from segkit import charts
 from segkit.config import Settings
 from segkit.errors import SegkitError
 from segkit.clustering import run_clustering
@@ -285,8 +286,8 @@ def test_slipping_away_revenue_comes_from_the_naming_rules(report_db):
         model = build_report_model(con, None, settings_for(report_db))
         renamed = build_report_model(con, None, settings_for(
             report_db, segment_names={c.segment_id: f"Group {c.segment_id}" for c in model.segments}))
-    slipping = [c for c in model.segments if c.name.split(" (")[0] in ("Big spenders slipping away", "At risk",
-                                                                        "Hibernating", "Lost")]
+    slipping = [c for c in model.segments if c.name.split(" (")[0] in ("Big spenders slipping away",
+                                                                        "Lapsing repeat buyers", "Dormant", "Long gone")]
     assert slipping, [c.name for c in model.segments]
     line = next(line for line in model.summary if "drifting away" in line)
     assert f"{sum(c.customers for c in slipping):,} customers" in line
@@ -334,3 +335,30 @@ def test_no_hidden_cell_of_any_count_table_can_be_worked_out(two_runs_db):
             assert any(n is None for row in model.migration.table.counts for n in row)
     html = render_report(model)
     assert "hidden so that such a cell cannot be worked out" in html and f"<{minimum}" not in html
+
+
+# Machado, Oliveira and Fernandes (2009), severity 1: linear-RGB matrices that simulate each colour blindness.
+COLOUR_BLINDNESS = {
+    "protanopia": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]],
+    "deuteranopia": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.011820, 0.042940, 0.968881]],
+    "tritanopia": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602], [0.004733, 0.691367, 0.303900]],
+}
+
+
+def cielab(hex_colour: str, simulate=np.eye(3)) -> np.ndarray:
+    """CIELAB (D65) of an sRGB colour, as seen through a simulation matrix."""
+    srgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255
+    linear = np.clip(np.array(simulate) @ np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4), 0, 1)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    f = [v ** (1 / 3) if v > 216 / 24389 else (24389 / 27 * v + 16) / 116 for v in xyz / [0.95047, 1.0, 1.08883]]
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_ten_segment_colours_stay_apart_for_colour_blind_readers():
+    colours = [charts.segment_colour(i) for i in range(1, 11)]
+    assert len(set(colours)) == 10
+    for name, matrix in {"normal vision": np.eye(3), **COLOUR_BLINDNESS}.items():
+        closest = min(np.linalg.norm(cielab(a, matrix) - cielab(b, matrix))
+                      for i, a in enumerate(colours) for b in colours[i + 1:])
+        assert closest >= 15, f"two of the 10 segment colours are {closest:.1f} CIELAB units apart under {name}"
+    assert all(cielab(c)[0] <= 85 for c in colours), "every colour shows on white paper"

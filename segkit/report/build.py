@@ -6,9 +6,11 @@ Hidden figures follow segkit.report.privacy; the words come from segkit.report.p
 
 from __future__ import annotations
 
+import math
 import platform
 from datetime import datetime, timezone
 from importlib import metadata
+from pathlib import PurePath
 from typing import Any, Mapping
 
 import pandas as pd
@@ -17,11 +19,11 @@ from segkit import charts, store
 from segkit.config import Settings
 from segkit.errors import SegkitError
 from segkit.formatting import MISSING
-from segkit.migration import summarize_migration
-from segkit.naming import describe_segment, name_segments, recommend
+from segkit.migration import summarize_migration, summarize_refit
+from segkit.naming import describe_segment, name_rule, name_segments, recommend
 from segkit.report import prose
 from segkit.report.privacy import hidden_segments, round_significant, suppress_counts
-from segkit.report.view import KRow, MigrationView, QualityRow, ReportModel, SegmentCard, Table
+from segkit.report.view import HeatCell, KRow, MigrationView, QualityRow, ReportModel, SegmentCard, Table
 from segkit.warehouse import require_table, table_exists
 
 SCATTER_SAMPLE_SIZE = 2_500
@@ -59,7 +61,9 @@ def build_report_model(con, run_id: str | None, settings: Settings) -> ReportMod
         quality=_quality(con),
         warnings=run.warnings,
         migration=_migration(con, run, minimum, currency),
+        refit=summarize_refit(con, run),
         versions=_versions(),
+        settings=_settings_without_folders(run.settings),
     )
 
 
@@ -121,15 +125,18 @@ def _cards(con, run: store.StoredRun, names: dict[int, str], population: pd.Seri
             from {MEMBERS} as s join customer_rfm as r using (customer_id) group by all""",
         {"run": run.run_id}).fetchall())
     cards = []
+    # Colours by position in the run, so no two segments of a page share one (ids can pass 10 after refits).
+    position = {segment_id: index + 1 for index, segment_id in enumerate(sorted(run.segment_ids))}
     for segment_id, row in run.profiles.iterrows():
         segment_id = int(segment_id)
         name = names[segment_id]
-        colour, description = charts.segment_colour(segment_id), describe_segment(name, row, population)
+        colour, description = charts.segment_colour(position[segment_id]), describe_segment(name, row, population)
         if segment_id in small:
             cards.append(SegmentCard(segment_id, name, colour, True, description))
             continue
         advice = recommend(name, row, population, gaps.get(segment_id), currency)
-        cards.append(SegmentCard(segment_id, name, colour, False, description, int(row["customers"]),
+        cards.append(SegmentCard(segment_id, name, colour, False, description, name_rule(name, row, population),
+                                 int(row["customers"]),
                                  float(row["customer_share"]), float(row["revenue"]), float(row["revenue_share"]),
                                  prose.comparisons(row, population, currency), advice.goal, advice.actions))
     return tuple(cards)
@@ -145,9 +152,9 @@ def _k_rows(run: store.StoredRun) -> tuple[KRow, ...]:
 
 
 def _feature_profiles(con, run: store.StoredRun, small: set[int], currency: str) -> dict[str, Any]:
-    """The heat map of segment means per feature: z-score, text and tooltip per cell; None rows when hidden."""
+    """The heat map of segment medians per feature, coloured better or worse for the business; None rows when hidden."""
     frame = con.execute(
-        """select segment_id, feature, mean, median, population_mean, index_vs_population, z_score
+        """select segment_id, feature, median, population_median
            from segment_feature_profiles where run_id = ? order by segment_id, feature""", [run.run_id]).df()
     features = list(run.transform["feature"]) or list(dict.fromkeys(frame["feature"]))
     cells = []
@@ -157,17 +164,29 @@ def _feature_profiles(con, run: store.StoredRun, small: set[int], currency: str)
             continue
         rows = frame[frame["segment_id"] == segment_id].set_index("feature")
         cells.append(tuple(_feature_cell(rows.loc[feature], feature, currency) if feature in rows.index
-                           else (0.0, MISSING, "not profiled") for feature in features))
+                           else HeatCell(MISSING, "#ffffff", "not profiled") for feature in features))
     return {"feature_labels": tuple(prose.FEATURE_LABELS.get(f, (f, ""))[0] for f in features),
             "feature_cells": tuple(cells)}
 
 
-def _feature_cell(r: pd.Series, feature: str, currency: str) -> tuple[float, str, str]:
+def _feature_cell(r: pd.Series, feature: str, currency: str) -> HeatCell:
+    """The segment's median, coloured by how much better (blue) or worse (orange) for the business it is than all
+    customers' median: full colour at 4 times (or a quarter of) it."""
     label, unit = prose.FEATURE_LABELS.get(feature, (feature, ""))
-    tip = (f"{label}: segment mean {prose.measure(r['mean'], unit, currency)}, all customers "
-           f"{prose.measure(r['population_mean'], unit, currency)} ({prose.times(r['index_vs_population'])}); "
-           f"z-score {r['z_score']:+.2f}")
-    return float(r["z_score"]) if pd.notna(r["z_score"]) else 0.0, prose.measure(r["mean"], unit, currency), tip
+    direction = prose.FEATURE_DIRECTIONS.get(feature, 0)
+    median, overall = float(r["median"]), float(r["population_median"])
+    ratio = median / overall if overall > 0 and median > 0 else None
+    score = direction * math.log2(ratio) if ratio is not None else 0.0
+    if not direction:
+        verdict = "neither better nor worse"
+    elif ratio is None or abs(score) < math.log2(1.05):
+        verdict = "about the same"
+    else:
+        verdict = "better" if score > 0 else "worse"
+    note = f"{ratio:.2f}× all · {verdict}" if ratio is not None else verdict
+    title = (f"{label}: segment median {prose.measure(median, unit, currency)}, all customers "
+             f"{prose.measure(overall, unit, currency)}; {verdict} for the business")
+    return HeatCell(prose.measure(median, unit, currency), charts.diverging_colour(-score), note, title)
 
 
 def _scatter(con, run_id: str, small: set[int], seed: int) -> tuple[tuple[int, tuple[tuple[float, float], ...]], ...]:
@@ -235,6 +254,13 @@ def _migration(con, run: store.StoredRun, minimum: int, currency: str) -> Migrat
                                       where run_id = ?""", [run.run_id]).fetchall()[0]
     note = prose.migration_note(summary, currency, run.matches, drift_checks)
     return MigrationView(run.previous_run_id, run.run_id, table, note, highlights)
+
+
+def _settings_without_folders(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's settings as shown: a path keeps only its last part, so no local folder appears on the page."""
+    paths = ("db_path", "project_dir", "report_path", "profiles_dir")
+    return {key: (PurePath(str(value)).name or str(value)) if key in paths and value else value
+            for key, value in settings.items()}
 
 
 def _versions() -> dict[str, str]:

@@ -28,6 +28,14 @@ FEATURE_LABELS = {
 }
 
 
+# For the business, is a higher value better (1), worse (-1) or neither (0)? The report colours by it.
+FEATURE_DIRECTIONS = {
+    "recency_days": -1, "frequency": 1, "monetary_total": 1, "tenure_days": 1, "avg_order_value": 1,
+    "avg_days_between_orders": -1, "returns_total": -1, "return_rate": -1, "distinct_products": 1,
+    "top_category_share": 0,
+}
+
+
 def comparisons(row: pd.Series, population: pd.Series, currency: str) -> tuple[Comparison, ...]:
     """The typical (median) customer of a segment against the typical customer overall, in words."""
     return (
@@ -66,7 +74,7 @@ def summary(cards: tuple[SegmentCard, ...], run: StoredRun, population: pd.Serie
     shown = [c for c in cards if not c.suppressed]
     features = ", ".join(FEATURE_LABELS.get(f, (f, ""))[0].lower() for f in run.features)
     lines = [f"We grouped {run.n_customers:,} customers into {run.chosen_k} segments "
-             f"by {features or 'their purchase history'} ({run.algorithm}), using orders up to "
+             f"by {features or 'their purchase history'} ({run.algorithm}), using orders placed before "
              f"{run.analysis_date or ''}."]
     if shown:
         top = max(shown, key=lambda c: c.revenue_share or 0)

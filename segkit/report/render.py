@@ -1,9 +1,11 @@
-"""Render the report's view model as one self-contained HTML page: Jinja with autoescape, inline SVG charts."""
+"""Render the report's view model as one self-contained HTML page: Jinja with autoescape, inline SVG charts, and
+heat maps drawn as HTML tables (they reflow on a phone and a screen reader reads their numbers)."""
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
 
 import jinja2
 from markupsafe import Markup
@@ -11,7 +13,7 @@ from markupsafe import Markup
 from segkit import charts
 from segkit.formatting import money, percent
 from segkit.report.prose import fewer, hidden_note
-from segkit.report.view import ReportModel, Table
+from segkit.report.view import HeatCell, ReportModel, SampleRow, Table
 
 
 def render_report(model: ReportModel) -> str:
@@ -31,10 +33,12 @@ def render_report(model: ReportModel) -> str:
         percent=percent,
         money=lambda v: money(v, model.currency),
         decimal=lambda v, digits=2: "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:,.{digits}f}",
+        noise=lambda v, digits: "" if v is None or math.isnan(v) else f" ± {v:,.{digits}f}",
     )
-    return env.get_template("report.html.j2").render(m=model, charts=_charts(model),
-                                                     fewer=fewer(model.min_segment_size),
-                                                     hidden=hidden_note(model.min_segment_size))
+    return env.get_template("report.html.j2").render(
+        m=model, charts=_charts(model), fewer=fewer(model.min_segment_size), hidden=hidden_note(model.min_segment_size),
+        sample_rows=_sample_rows(model), rfm_cells=_count_cells(model.rfm_grid, model.min_segment_size),
+        crosstab_cells=_count_cells(model.crosstab, model.min_segment_size))
 
 
 def _charts(model: ReportModel) -> dict[str, Markup]:
@@ -56,34 +60,28 @@ def _charts(model: ReportModel) -> dict[str, Markup]:
         "shares": charts.share_bars([(c.name, c.colour, c.customer_share, c.revenue_share) for c in model.segments],
                                     label="Share of customers and of revenue per segment"),
     }
-    names = [c.name for c in model.segments]
-    heat_cells = [None if row is None else [(charts.diverging_colour(z), text, tip) for z, text, tip in row]
-                  for row in model.feature_cells]
-    out["profiles"] = charts.heatmap(names, model.feature_labels, heat_cells,
-                                     label="Segment means per feature; colour shows the distance from all customers "
-                                           "(blue below, orange above, in standard deviations)",
-                                     suppressed_text=fewer(model.min_segment_size))
     colours = {c.segment_id: (c.name, c.colour) for c in model.segments}
     out["scatter"] = charts.scatter(
         [(colours[i][0], colours[i][1], points) for i, points in model.scatter],
         label="A sample of customers by days since last order and total spend (log scales), coloured by segment",
         x_label="days since last order (log scale)", y_label="total spend (log scale)")
-    out["rfm_grid"] = _count_heatmap(model.rfm_grid, "Customers by recency score (rows) and frequency score "
-                                     "(columns), 5 = best", "recency ↓ / frequency →", model.min_segment_size)
-    out["crosstab"] = _count_heatmap(model.crosstab, "Customers per segment and classic RFM segment",
-                                     "", model.min_segment_size, cell_width=96)
     return out
 
 
-def _count_heatmap(table: Table, label: str, corner: str, minimum: int, cell_width: int = 80) -> Markup:
+def _sample_rows(model: ReportModel) -> list[SampleRow]:
+    """The numbers behind the customer map: per segment, the customers in the sample and their medians."""
+    names = {c.segment_id: c.name for c in model.segments}
+    return [SampleRow(names[i], len(points), statistics.median(x for x, _ in points),
+                      statistics.median(y for _, y in points)) for i, points in model.scatter if points]
+
+
+def _count_cells(table: Table, minimum: int) -> list[list[HeatCell]]:
+    """A count table as heat-map cells: white to blue by count; every hidden cell reads the same, so a small cell
+    cannot be told from the one hidden to protect it."""
     largest = max([n for row in table.counts for n in row if n is not None] + [1])
-    # Every hidden cell reads the same, so a small cell cannot be told from the one hidden to protect it.
-    cells = [[(charts.sequential_colour(n / largest) if n is not None else "#eeeeee",
-               f"{n:,}" if n is not None else "hidden",
-               f"{r} × {c}: " + (f"{n:,} customers" if n is not None else hidden_note(minimum)))
-              for c, n in zip(table.col_labels, row)] for r, row in zip(table.row_labels, table.counts)]
-    return charts.heatmap(table.row_labels, table.col_labels, cells, label=label, cell_width=cell_width, corner=corner,
-                           suppressed_text=f"fewer than {minimum:,} customers")
+    return [[HeatCell(f"{n:,}", charts.sequential_colour(n / largest), "", f"{r} × {c}: {n:,} customers")
+             if n is not None else HeatCell("hidden", "#eeeeee", "", f"{r} × {c}: {hidden_note(minimum)}")
+             for c, n in zip(table.col_labels, row)] for r, row in zip(table.row_labels, table.counts)]
 
 
 def report_charts(model: ReportModel) -> dict[str, Markup]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from segkit.migration import RefitSummary
 from segkit.store import StoredRun
 
 
@@ -24,6 +25,7 @@ class SegmentCard:
     colour: str
     suppressed: bool
     description: str
+    name_rule: str = ""  # the naming rule the segment's medians met, with its own ratios (segkit.naming.name_rule)
     customers: int | None = None
     customer_share: float | None = None
     revenue: float | None = None
@@ -74,6 +76,26 @@ class MigrationView:
 
 
 @dataclass(frozen=True)
+class HeatCell:
+    """One cell of a table drawn as a heat map: its text, fill colour, a second line and a tooltip."""
+
+    text: str
+    colour: str
+    note: str = ""
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class SampleRow:
+    """One segment of the customer map's sample: the numbers behind its points."""
+
+    name: str
+    customers: int
+    median_recency_days: float
+    median_monetary_total: float
+
+
+@dataclass(frozen=True)
 class ReportModel:
     title: str
     generated_at: str
@@ -85,8 +107,8 @@ class ReportModel:
     segments: tuple[SegmentCard, ...]
     k_rows: tuple[KRow, ...]
     feature_labels: tuple[str, ...]
-    # z-score and display text per (segment, feature); None rows for suppressed segments
-    feature_cells: tuple[tuple[tuple[float, str, str] | None, ...], ...]
+    # the segment's median per feature, coloured better or worse for the business; None rows for suppressed segments
+    feature_cells: tuple[tuple[HeatCell, ...] | None, ...]
     scatter: tuple[tuple[int, tuple[tuple[float, float], ...]], ...]  # (segment_id, points) from a sample
     scatter_sample_size: int
     rfm_grid: Table      # rows r_score 5..1, columns f_score 1..5
@@ -94,4 +116,6 @@ class ReportModel:
     quality: tuple[QualityRow, ...]
     warnings: tuple[str, ...]
     migration: MigrationView | None = None
+    refit: RefitSummary | None = None    # what this run, a fit continuing its previous run, redefined
     versions: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, object] = field(default_factory=dict)  # the run's settings, paths without their folders
