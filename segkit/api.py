@@ -236,8 +236,8 @@ class Run:
 
     @cached_property
     def charts(self) -> dict:
-        """The report's charts by name (elbow, silhouette, davies_bouldin, stability, shares, profiles, scatter,
-        rfm_grid, crosstab), each displayed inline in Jupyter; small segments hidden as in the report."""
+        """The report's charts by name (elbow, silhouette, davies_bouldin, stability, shares, scatter), each
+        displayed inline in Jupyter; small segments hidden as in the report."""
         from segkit.report.render import report_charts
 
         return report_charts(self._report_model())

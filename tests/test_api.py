@@ -75,7 +75,7 @@ def test_a_run_exposes_its_tables_as_dataframes(clustered_db):
 
 def test_every_chart_is_well_formed_svg_that_carries_its_own_styles(clustered_db):
     shown = segkit.Project(clustered_db).run().charts
-    assert {"elbow", "silhouette", "shares", "profiles", "scatter"} <= set(shown)
+    assert {"elbow", "silhouette", "davies_bouldin", "stability", "shares", "scatter"} <= set(shown)
     for name, chart in shown.items():
         svg = chart._repr_svg_()
         assert svg == chart._repr_html_() == str(chart)
