@@ -7,13 +7,17 @@ LOCK := constraints.txt
 # PIP_CONSTRAINT also reaches the environments pip builds packages in, so setuptools is pinned there too.
 PIP = PIP_CONSTRAINT=$(CURDIR)/$(LOCK) $(BIN)/pip
 
-.PHONY: demo test install spark browser java lock test-newest clean
+.PHONY: demo test test-fast install spark browser java lock test-newest clean
 
 demo: install
 	$(BIN)/segkit demo
 
 test: install spark browser java
 	$(BIN)/pytest
+
+# The part a developer runs often: everything but Spark and the tests marked slow (README, "Tests").
+test-fast: install browser
+	$(BIN)/pytest -m "not spark and not slow"
 
 install: $(VENV)/.installed
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
+from filelock import FileLock
 
 from segkit.config import load_settings
 from segkit.dbt_runner import run_dbt
@@ -28,6 +31,17 @@ DBT_TARGET = Path(os.environ.get("DBT_TARGET_PATH", ROOT / "target"))
 BUILD_SCHEMA = "main_build"
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """Longest modules first, so none starts last on a worker and holds up the end of the run: Spark's, then the
+    others by their number of slow tests (`--dist loadfile --no-loadscope-reorder` hands modules out in this
+    order)."""
+    weight: dict[Path, int] = {}
+    for item in items:
+        cost = 1000 if item.get_closest_marker("spark") else 10 if item.get_closest_marker("slow") else 1
+        weight[item.path] = weight.get(item.path, 0) + cost
+    items.sort(key=lambda item: -weight[item.path])
+
+
 def dbt_build(db_path: Path, select: str | None = None, **dbt_vars) -> Path:
     """Run the project's `dbt build` (of the nodes `select` names, else all) into db_path; return db_path."""
     args = ("build", "--select", select) if select else ("build",)
@@ -35,10 +49,30 @@ def dbt_build(db_path: Path, select: str | None = None, **dbt_vars) -> Path:
     return db_path
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], object]) -> Path:
+    """The folder `build` filled, once per test session: under pytest-xdist the first worker to ask builds it under a
+    file lock in the folder all workers share (pytest-xdist's documented recipe), and the others wait and reuse it.
+    What is in it is read-only for tests."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    folder = root / "built_once" / name
+    done = folder / ".done"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{folder}.lock"):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a worker whose build failed left behind
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory) -> Path:
-    """The shipped demo data built by dbt. Read-only for tests: copy it (see `fresh_demo_db`) to change it."""
-    return dbt_build(tmp_path_factory.mktemp("demo") / "demo.duckdb")
+    """The shipped demo data built by dbt, once per test session. Read-only for tests: copy it (see `fresh_demo_db`)
+    to change it."""
+    return built_once(tmp_path_factory, "demo", lambda folder: dbt_build(folder / "demo.duckdb")) / "demo.duckdb"
 
 
 @pytest.fixture
@@ -74,12 +108,14 @@ def snapshot(db_path: Path) -> dict[str, list]:
 
 @pytest.fixture(scope="session")
 def clustered_db(demo_db, tmp_path_factory) -> Path:
-    """The demo database with one clustering run: the previous results a bad run must not touch."""
-    path = tmp_path_factory.mktemp("clustered") / "clustered.duckdb"
-    shutil.copy(demo_db, path)
-    result = segkit("cluster", "--k", "4", "--no-report", db_path=path)
-    assert result.returncode == 0, result.stderr
-    return path
+    """The demo database with one clustering run: the previous results a bad run must not touch. Built once per
+    test session; read-only for tests (copy it to change it)."""
+    def cluster(folder: Path) -> None:
+        shutil.copy(demo_db, folder / "clustered.duckdb")
+        result = segkit("cluster", "--k", "4", "--no-report", db_path=folder / "clustered.duckdb")
+        assert result.returncode == 0, result.stderr
+
+    return built_once(tmp_path_factory, "clustered", cluster) / "clustered.duckdb"
 
 
 CLEANING_MODELS = ("stg_raw__lines", "int_lines_duplicated", "int_lines_checked",
@@ -135,4 +171,14 @@ def compile_cleaning(folder: Path, models: tuple[str, ...] = CLEANING_MODELS, **
 
 @pytest.fixture(scope="session")
 def compiled_cleaning(tmp_path_factory) -> CompiledCleaning:
-    return compile_cleaning(tmp_path_factory.mktemp("cleaning"))
+    """The project's defaults, compiled once per test session; each worker runs it on a folder of its own."""
+    def compile(shared: Path) -> None:
+        (shared / "input").mkdir()
+        compiled = compile_cleaning(shared / "input")
+        (shared / "sql.json").write_text(json.dumps(compiled.sql))
+
+    shared = built_once(tmp_path_factory, "compiled_cleaning", compile)
+    folder = tmp_path_factory.mktemp("cleaning")
+    sql = json.loads((shared / "sql.json").read_text())
+    return CompiledCleaning(folder, {model: text.replace(str(shared / "input"), str(folder))
+                                     for model, text in sql.items()})

@@ -88,6 +88,7 @@ def test_every_chart_is_well_formed_svg_that_carries_its_own_styles(clustered_db
     assert "var(--" not in charts.STYLE  # no variable that only the report's page defines
 
 
+@pytest.mark.slow
 def test_segment_transactions_runs_the_dbt_models_on_a_dataframe(demo_db, tmp_path):
     lines = pd.read_csv(DEMO_DATA, dtype=str).rename(columns={"Customer ID": "cust", "InvoiceDate": "day"})
     run = segkit.segment_transactions(lines, DEMO_COLUMNS, db_path=tmp_path / "frame.duckdb", k=4)
@@ -98,6 +99,7 @@ def test_segment_transactions_runs_the_dbt_models_on_a_dataframe(demo_db, tmp_pa
     assert run.segments["customers"].sum() == run.n_customers == len(table(demo_db, features))
 
 
+@pytest.mark.slow
 def test_segment_transactions_builds_on_a_temporary_file_by_default():
     lines = pd.read_csv(DEMO_DATA, dtype=str, nrows=20_000)
     run = segkit.segment_transactions(lines, k=3, stability_resamples=0)
@@ -125,6 +127,7 @@ def test_a_dataframe_missing_a_mapped_column_or_with_no_rows_is_refused(tmp_path
     assert not (tmp_path / "bad.duckdb").exists()
 
 
+@pytest.mark.slow
 def test_the_file_input_gives_the_same_message_for_a_missing_column(tmp_path):
     lines = pd.read_csv(DEMO_DATA, dtype=str, nrows=50).rename(columns={"Customer ID": "cust", "InvoiceDate": "day"})
     path = tmp_path / "lines.csv"
@@ -137,6 +140,7 @@ def test_the_file_input_gives_the_same_message_for_a_missing_column(tmp_path):
                                  "the var 'columns'.")
 
 
+@pytest.mark.slow
 def test_the_readme_python_example_runs_in_a_fresh_interpreter(clustered_db, tmp_path):
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("\n## Python\n"):]

@@ -55,6 +55,7 @@ def test_first_build_gives_an_empty_typed_scored_table(demo_db):
                      "is_in_fitted_run": "BOOLEAN", "analysis_date": "DATE"}
 
 
+@pytest.mark.slow
 def test_sql_scoring_agrees_with_scikit_learn_predict_for_every_customer(clustered_db):
     with connect(clustered_db, read_only=True) as con:
         model = read_run(con)
@@ -80,6 +81,7 @@ def test_sql_scoring_agrees_with_scikit_learn_predict_for_every_customer(cluster
 
 
 
+@pytest.mark.slow
 def test_python_clustering_drift_and_dbt_score_every_demo_customer_alike(clustered_db):
     """One SQL scores against a stored run (segkit.sql): `segkit assign`'s scoring, the assignment that
     `segkit cluster` stored, drift's distances and the dbt model give the same segment and distance."""
@@ -102,6 +104,7 @@ def test_python_clustering_drift_and_dbt_score_every_demo_customer_alike(cluster
     assert drift.reference_mean_distance == pytest.approx(fitted["distance_to_centroid"].mean(), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_a_new_customer_gets_a_segment_from_dbt_build_alone(clustered_db, tmp_path):
     db = tmp_path / "with_new_customer.duckdb"
     shutil.copy(clustered_db, db)
@@ -126,6 +129,7 @@ def test_a_new_customer_gets_a_segment_from_dbt_build_alone(clustered_db, tmp_pa
     assert new["segment_name"].iloc[0] in model.segment_names
 
 
+@pytest.mark.slow
 def test_cli_assign_scores_one_customer_as_json(clustered_db):
     before = os.stat(clustered_db).st_mtime_ns
     result = CliRunner().invoke(cli, ["assign", "--value", "recency_days=12", "--value", "frequency=9",
@@ -140,6 +144,7 @@ def test_cli_assign_scores_one_customer_as_json(clustered_db):
     assert os.stat(clustered_db).st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_cli_assign_scores_a_csv_file_as_csv(clustered_db, tmp_path):
     customers = pd.DataFrame({"customer_id": ["a", "b"], "recency_days": [3, 400], "frequency": [30, 1],
                               "monetary_total": [25_000.0, 15.0]})
@@ -152,6 +157,7 @@ def test_cli_assign_scores_a_csv_file_as_csv(clustered_db, tmp_path):
     assert rows["segment_id"].nunique() == 2
 
 
+@pytest.mark.slow
 def test_cli_assign_names_the_missing_feature(clustered_db):
     result = CliRunner().invoke(cli, ["assign", "--value", "recency_days=12"], env={"SEGKIT_DB": str(clustered_db)})
     assert result.exit_code == 1

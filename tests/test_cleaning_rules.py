@@ -162,6 +162,7 @@ def test_a_negative_quantity_at_a_positive_amount_is_a_return(issue_layout):
     assert (float(rfm.loc["A", "monetary_total"]), float(rfm.loc["A", "returns_total"])) == (10.0, 5.0)
 
 
+@pytest.mark.slow
 def test_returns_and_zero_lines_pass_the_data_tests_of_a_real_build(tmp_path):
     """Issue 16's example and a customer with only a zero-quantity line: before the fix, accepted_range failed."""
     text = ("cust,day,qty,price,amount\n"
@@ -200,6 +201,7 @@ def test_a_time_with_a_utc_offset_is_dated_in_utc_whatever_the_session_time_zone
             assert_features_match(con, expected)
 
 
+@pytest.mark.slow
 def test_a_typed_timestamp_with_a_time_zone_is_dated_in_utc_on_any_machine(tmp_path, monkeypatch):
     instants = [datetime(2020, 1, 1, 20, tzinfo=timezone.utc), datetime(2020, 1, 3, 10, tzinfo=timezone.utc),
                 datetime(2020, 1, 2, 16, 30, tzinfo=timezone.utc)]

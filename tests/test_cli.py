@@ -66,6 +66,7 @@ def drifted_copy(clustered_db, tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_drift_exits_4_with_fail_on_drift_when_a_refit_is_advised(clustered_db, tmp_path):
     steady = segkit("drift", "--fail-on-drift", db_path=clustered_db)
     assert steady.returncode == 0, steady.stderr
@@ -79,6 +80,7 @@ def test_drift_exits_4_with_fail_on_drift_when_a_refit_is_advised(clustered_db, 
     assert "Traceback" not in failing.stderr
 
 
+@pytest.mark.slow
 def test_quiet_logs_nothing_and_json_prints_only_json(clustered_db, tmp_path):
     path = tmp_path / "copy.duckdb"
     shutil.copy(clustered_db, path)
@@ -90,6 +92,7 @@ def test_quiet_logs_nothing_and_json_prints_only_json(clustered_db, tmp_path):
     assert json.loads(result.stdout)["report_path"].startswith(str(tmp_path))
 
 
+@pytest.mark.slow
 def test_verbose_logs_every_line_of_dbt_and_a_pipe_gets_no_status_line(tmp_path):
     result = segkit("build", "--verbose", "--vars", "{transactions_path: no/such/file.csv}",
                     db_path=tmp_path / "new.duckdb")
@@ -123,6 +126,7 @@ def in_a_terminal(*args: str, db_path, wait_for: bytes) -> tuple[int, str, float
     return process.returncode, screen.decode(), seen_at
 
 
+@pytest.mark.slow
 def test_a_terminal_gets_a_status_line_as_soon_as_the_build_starts(tmp_path):
     code, text, first_line_at = in_a_terminal("build", "--vars", "{transactions_path: no/such/file.csv}",
                                               db_path=tmp_path / "new.duckdb", wait_for=b"... dbt build [")
@@ -134,6 +138,7 @@ def test_a_terminal_gets_a_status_line_as_soon_as_the_build_starts(tmp_path):
     print(f"status line after {first_line_at:.2f} s")
 
 
+@pytest.mark.slow
 def test_a_terminal_sees_each_clustering_step_with_its_seconds(clustered_db, tmp_path):
     path = tmp_path / "copy.duckdb"
     shutil.copy(clustered_db, path)
@@ -147,6 +152,7 @@ def test_a_terminal_sees_each_clustering_step_with_its_seconds(clustered_db, tmp
     assert all(re.fullmatch(r".* \[\d+s\]", step) for step in steps), steps
 
 
+@pytest.mark.slow
 def test_snapshots_and_demo_data_print_json(fresh_demo_db, tmp_path):
     result = segkit("snapshots", "--start", "2011-11-01", "--end", "2011-12-01", "--k", "3", "--json",
                     db_path=fresh_demo_db)

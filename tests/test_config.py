@@ -120,6 +120,7 @@ def sandbox_env(monkeypatch):
     return monkeypatch
 
 
+@pytest.mark.slow
 def test_segkit_build_and_cluster_use_the_one_file_segkit_db_names(tmp_path, small_transactions, sandbox_env):
     project = sandbox_project(tmp_path / "project", small_transactions, "segkit:\n  target: dev\n  outputs:\n"
                               "    dev:\n" + duckdb_output("{{ env_var('SEGKIT_DB', 'segkit.duckdb') }}"))
@@ -142,6 +143,7 @@ def test_segkit_build_and_cluster_use_the_one_file_segkit_db_names(tmp_path, sma
     assert sorted(tmp_path.rglob("*.duckdb")) == [chosen]
 
 
+@pytest.mark.slow
 def test_demo_and_snapshots_build_and_cluster_on_the_target_segkit_target_names(tmp_path, small_transactions,
                                                                                  sandbox_env):
     profiles = ("segkit:\n  target: dev\n  outputs:\n"

@@ -73,6 +73,7 @@ def not_duckdb(tmp_path, request) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("not_duckdb, commands", [("text", (CLUSTER, *READERS)), ("parquet", (CLUSTER,)),
                                                   ("empty", (CLUSTER,))], indirect=["not_duckdb"])
 def test_a_file_that_is_not_a_duckdb_database_stops_every_segkit_command(not_duckdb, commands, tmp_path):
@@ -83,6 +84,7 @@ def test_a_file_that_is_not_a_duckdb_database_stops_every_segkit_command(not_duc
     assert not_duckdb.read_bytes() == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("not_duckdb", ["parquet"], indirect=True)
 def test_dbt_build_refuses_a_parquet_file_instead_of_building_into_memory(not_duckdb, tmp_path):
     # DuckDB opens an existing Parquet, CSV or JSON path as an in-memory database: the build used to pass and keep nothing.
@@ -96,6 +98,7 @@ def test_dbt_build_refuses_a_parquet_file_instead_of_building_into_memory(not_du
     assert not_duckdb.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_a_database_in_a_missing_folder_is_a_message_for_every_command(tmp_path):
     path = tmp_path / "no" / "such" / "folder" / "segkit.duckdb"
     for args in (("build",), CLUSTER, *READERS):
@@ -105,6 +108,7 @@ def test_a_database_in_a_missing_folder_is_a_message_for_every_command(tmp_path)
     assert not (tmp_path / "no").exists()  # the lock file, above all, was not created somewhere else
 
 
+@pytest.mark.slow
 def test_a_read_only_mount_stops_build_and_cluster_and_lets_the_readers_read(clustered_db, tmpfs, tmp_path):
     folder = tmpfs(20 * 1024, clustered_db, read_only=True)
     path = folder / clustered_db.name
@@ -119,6 +123,7 @@ def test_a_read_only_mount_stops_build_and_cluster_and_lets_the_readers_read(clu
     assert snapshot(path) == before
 
 
+@pytest.mark.slow
 def test_an_immutable_database_file_stops_cluster_with_a_message(clustered_db, tmp_path):
     # chattr +i stops root too; DuckDB reads the file (the fit runs) and cannot open it for writing.
     path = tmp_path / "immutable.duckdb"
@@ -139,6 +144,7 @@ def disk_just_too_small(clustered_db: Path) -> int:
     return clustered_db.stat().st_size // 1024 + 128
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_segkit_cluster_writes_nothing(clustered_db, tmpfs, tmp_path):
     folder = tmpfs(disk_just_too_small(clustered_db), clustered_db)
     path = folder / clustered_db.name
@@ -150,6 +156,7 @@ def test_a_full_disk_during_segkit_cluster_writes_nothing(clustered_db, tmpfs, t
     assert snapshot(path) == before
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_dbt_build_is_a_message_and_keeps_segkits_tables(clustered_db, tmpfs):
     folder = tmpfs(disk_just_too_small(clustered_db), clustered_db)
     path = folder / clustered_db.name

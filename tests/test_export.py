@@ -11,6 +11,8 @@ import pytest
 import segkit
 from tests.conftest import segkit as run_segkit
 
+pytestmark = pytest.mark.slow  # real segkit commands and dbt builds
+
 COLUMNS = ["customer_id", "segment_id", "segment_name", "run_id", "analysis_date"]
 
 

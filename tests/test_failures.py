@@ -71,6 +71,7 @@ def clustered_copy(clustered_db, tmp_path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_sigkill_during_write_back_never_leaves_a_half_run(clustered_copy):
     runs = assert_consistent(clustered_copy)
     # One undisturbed run measures how long write-back takes; kills then land at seeded points inside it.
@@ -96,6 +97,7 @@ def test_sigkill_during_write_back_never_leaves_a_half_run(clustered_copy):
     assert sum(killed for _, killed, _ in outcomes) >= KILLS - 1  # the kills really hit running processes
 
 
+@pytest.mark.slow
 def test_two_clusters_at_once_give_one_complete_run_and_a_clean_refusal(clustered_copy):
     before = assert_consistent(clustered_copy)
     first = start_cluster(clustered_copy, "--k-max", "10")
@@ -141,6 +143,7 @@ def test_segkit_connects_with_the_profile_settings(tmp_path, monkeypatch):
     assert (limit, threads, spill) == ("286.1 MiB", 1, str(tmp_path / "spill"))
 
 
+@pytest.mark.slow
 def test_too_little_memory_fails_clearly_and_corrupts_nothing(clustered_copy, tmp_path, monkeypatch):
     before = snapshot(clustered_copy)
     monkeypatch.setenv("DBT_PROFILES_DIR", str(low_memory_profile(tmp_path / "p", "1MB")))
@@ -157,6 +160,7 @@ def test_too_little_memory_fails_clearly_and_corrupts_nothing(clustered_copy, tm
     assert_consistent(clustered_copy)
 
 
+@pytest.mark.slow
 def test_a_dbt_build_during_segkit_cluster_never_leaves_segments_fitted_on_the_old_features(clustered_copy):
     before = snapshot(clustered_copy)
     first = start_cluster(clustered_copy, "--k-max", "10")

@@ -25,6 +25,8 @@ from segkit.snapshots import describe, month_starts, run_snapshots
 from segkit.warehouse import connect
 from tests.conftest import ROOT, dbt_build
 
+pytestmark = pytest.mark.slow
+
 EARLIER = "2011-06-01"
 
 

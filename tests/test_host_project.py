@@ -77,6 +77,7 @@ def segkit_message(output: str) -> list[str]:
     return sorted({line.split("segkit: ", 1)[1].strip() for line in output.splitlines() if "segkit: " in line})
 
 
+@pytest.mark.slow
 def test_host_build_builds_segkit_beside_the_hosts_own_models_namespaced_by_schema(host):
     with duckdb.connect(str(host.db), read_only=True) as con:
         tables = set(con.execute("select table_schema || '.' || table_name from information_schema.tables").fetchall())
@@ -96,6 +97,7 @@ def test_host_build_builds_segkit_beside_the_hosts_own_models_namespaced_by_sche
                                      if reason not in ("rows_read", "rows_kept")) == rows
 
 
+@pytest.mark.slow
 def test_a_typed_relation_gives_the_same_features_as_the_file_it_was_read_from(host, demo_db):
     """The host's `orders` is the demo file with typed columns (integers, doubles, timestamps) and other names:
     the same rules give the same counts per reason and the same customer_rfm as reading the file."""
@@ -106,6 +108,7 @@ def test_a_typed_relation_gives_the_same_features_as_the_file_it_was_read_from(h
             assert hosted.execute(sql).fetchall() == demo.execute(sql).fetchall(), name
 
 
+@pytest.mark.slow
 def test_segkit_declares_access_and_its_dbt_version(host):
     manifest = json.loads((host.folder / "target" / "manifest.json").read_text())
     access = {node["name"]: node["access"] for node in manifest["nodes"].values()
@@ -117,6 +120,7 @@ def test_segkit_declares_access_and_its_dbt_version(host):
     assert re.search(r"^restrict-access: true$", project, re.MULTILINE)
 
 
+@pytest.mark.slow
 def test_selecting_only_host_models_runs_no_segkit_check_and_leaves_its_tables(host):
     before = host.tables()
     # A var segkit's input check refuses: the build passes only because no check of segkit's runs.
@@ -128,6 +132,7 @@ def test_selecting_only_host_models_runs_no_segkit_check_and_leaves_its_tables(h
         == {name: rows for name, rows in before.items() if name != "main.customer_orders"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dbt_vars, expected", [
     ({"transactions_relation": "main.no_such_orders"},
      'the var transactions_relation names "shop"."main"."no_such_orders", which is not in the database.'),
@@ -149,6 +154,7 @@ def test_a_bad_relation_input_stops_with_one_message_and_changes_nothing(host, d
     assert host.tables() == before
 
 
+@pytest.mark.slow
 def test_a_host_model_where_segkit_publishes_stops_the_build_before_anything_runs(host):
     before = host.tables()
     clash = host.folder / "models" / "customer_rfm.sql"
@@ -165,6 +171,7 @@ def test_a_host_model_where_segkit_publishes_stops_the_build_before_anything_run
     assert host.tables() == before
 
 
+@pytest.mark.slow
 def test_segkit_cluster_and_report_run_on_the_hosts_target(host):
     cluster = host.run("segkit", "cluster", "--k", "4")
     assert cluster.returncode == 0, cluster.stderr

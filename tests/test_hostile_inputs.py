@@ -151,6 +151,7 @@ REAL_BUILD_CASES = ("prices_with_symbols_and_separators", "duplicate_files_in_a_
                     "no_valid_line_at_all")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", REAL_BUILD_CASES)
 def test_bad_lines_through_the_real_dbt_build_and_its_data_tests(tmp_path, name):
     case = REJECTED_CASES[name]
@@ -179,7 +180,8 @@ def previous_results(clustered_db, tmp_path) -> tuple[Path, dict[str, list]]:
 STOPPED_CASES = {
     # name: (files, vars besides transactions_path, words the message must contain)
     "missing_column": ({"t.csv": csv(*good_lines(2)).replace(",Customer ID,", ",Other,")}, {},
-                       ["t.csv", "no column 'Customer ID'", "mapped to customer_id", "Fix the mapping"]),
+                       ["t.csv", "no column 'Customer ID'", "mapped to customer_id",
+                        "Columns found: Invoice, StockCode, Description", "Fix the mapping"]),
     "misnamed_column": ({"t.csv": csv(*good_lines(2)).replace("Customer ID", "CustomerID")}, {},
                         ["t.csv", "no column 'Customer ID'", "CustomerID", "Fix the mapping"]),
     "empty_file": ({"t.csv": ""}, {}, ["t.csv", "no data rows", "Point transactions_path"]),
@@ -187,7 +189,7 @@ STOPPED_CASES = {
     "wrong_delimiter": ({"t.csv": csv(*good_lines(2)).replace(",", ":")}, {},
                         ["t.csv", "no column 'Customer ID'", "delimiter", "single column"]),
     "no_date_parses": ({"t.csv": csv(*(line(invoice=str(n), when="01/12/2010 08:26") for n in range(3)))}, {},
-                       ["t.csv", "column 'InvoiceDate'", "order_date_format"]),
+                       ["t.csv", "order dates in column 'InvoiceDate'", "parse with order_date_format"]),
     "missing_file": ({}, {}, ["nothing.csv", "no input file matches", "transactions_path"]),
     # The quote never closes, so where the line ends is unknown: the build names the line, never guesses.
     "truncated_inside_a_quoted_field": ({"t.csv": csv(*good_lines(2)) + '9,A,"free te'}, {},
@@ -195,6 +197,7 @@ STOPPED_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("files, extra_vars, words", STOPPED_CASES.values(), ids=STOPPED_CASES.keys())
 def test_unusable_input_stops_with_a_message_and_leaves_results_untouched(previous_results, tmp_path, files,
                                                                           extra_vars, words):
@@ -234,6 +237,7 @@ CLUSTER_STOPS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lines, options, words", CLUSTER_STOPS.values(), ids=CLUSTER_STOPS.keys())
 def test_too_little_to_cluster_stops_clearly_and_keeps_the_previous_run(previous_results, tmp_path, lines, options,
                                                                         words):
@@ -251,6 +255,7 @@ def test_too_little_to_cluster_stops_clearly_and_keeps_the_previous_run(previous
         assert after[table] == before[table], table
 
 
+@pytest.mark.slow
 def test_a_feature_with_zero_variance_still_clusters_on_the_others(previous_results, tmp_path):
     db_path, before = previous_results
     dbt_build(db_path, transactions_path=str(build_input(tmp_path, zero_variance_frequency(24))),

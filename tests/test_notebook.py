@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # real segkit commands and dbt builds
 
 NOTEBOOK = ROOT / "examples" / "segments.ipynb"
 

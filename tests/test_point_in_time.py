@@ -11,6 +11,8 @@ import pytest
 from segkit.warehouse import connect
 from tests.conftest import DEMO_DATA, dbt_build
 
+pytestmark = pytest.mark.slow
+
 SNAPSHOT_DATE = "2011-01-01"
 
 

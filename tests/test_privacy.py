@@ -63,6 +63,7 @@ def customer_ids(db_path: Path) -> set[str]:
         return {c for (c,) in con.execute("select customer_id from customer_rfm").fetchall()}
 
 
+@pytest.mark.slow
 def test_pseudonymised_ids_reach_no_table_and_the_key_reaches_no_file(pseudonymised_db, tmp_path):
     db_path = pseudonymised_db
     clustered = segkit("cluster", "--k", "2", "--report-path", str(tmp_path / "report.html"), db_path=db_path,
@@ -80,6 +81,7 @@ def test_pseudonymised_ids_reach_no_table_and_the_key_reaches_no_file(pseudonymi
             assert KEY.encode() not in text_file.read_bytes(), text_file
 
 
+@pytest.mark.slow
 def test_an_export_keeps_pseudonyms_pseudonymous(pseudonymised_db, tmp_path):
     db_path = tmp_path / "copy.duckdb"
     shutil.copy(pseudonymised_db, db_path)
@@ -92,6 +94,7 @@ def test_an_export_keeps_pseudonyms_pseudonymous(pseudonymised_db, tmp_path):
     assert not any(customer in out.read_text() for customer in RAW_IDS)
 
 
+@pytest.mark.slow
 def test_the_same_key_gives_the_same_pseudonyms_and_another_key_others(pseudonymised_db, tmp_path, monkeypatch):
     first = customer_ids(pseudonymised_db)
     again = customer_ids(pseudonymised_build(tmp_path, "b", KEY, monkeypatch))
@@ -100,6 +103,7 @@ def test_the_same_key_gives_the_same_pseudonyms_and_another_key_others(pseudonym
     assert not first & other and len(other) == len(RAW_IDS)
 
 
+@pytest.mark.slow
 def test_pseudonymising_without_a_key_stops_before_any_model_runs(tmp_path, monkeypatch):
     monkeypatch.delenv(KEY_ENV_VAR, raising=False)
     with pytest.raises(SegkitError, match=f"pseudonymise_customer_ids is on but the environment variable "
@@ -140,6 +144,7 @@ def tiny_segment_file(folder: Path) -> Path:
     return folder / "tiny.csv"
 
 
+@pytest.mark.slow
 def test_a_segment_of_three_customers_can_be_neither_read_nor_derived(tmp_path):
     db_path = dbt_build(tmp_path / "tiny.duckdb", transactions_path=str(tiny_segment_file(tmp_path / "in")),
                         extraction_date="2011-12-31")
@@ -172,6 +177,7 @@ def canary_db(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_quotes_and_semicolons_in_paths_names_and_codes_are_data_not_sql(tmp_path):
     folder = tmp_path / "o'brien; drop"
     folder.mkdir()
@@ -199,6 +205,7 @@ def yaml_vars() -> dict:
     return yaml.safe_load((ROOT / "dbt_project.yml").read_text())["vars"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hostile_vars, message", [
     ({"extraction_date": "2011-01-01' as date); drop table canary; --"}, "extraction_date must be a date"),
     ({"analysis_date": "2011-01-01; drop table canary"}, "analysis_date must be a date"),
@@ -215,6 +222,7 @@ def test_hostile_vars_stop_with_a_message_and_run_nothing(tmp_path, hostile_vars
     assert snapshot(db_path) == before
 
 
+@pytest.mark.slow
 def test_hostile_segkit_settings_are_refused_or_stored_as_text(clustered_db, tmp_path):
     import shutil
 

@@ -100,6 +100,7 @@ GATE_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lines, delimiter, extra_vars, words", GATE_CASES.values(), ids=GATE_CASES.keys())
 def test_a_build_that_fails_a_check_publishes_nothing(previous, tmp_path, lines, delimiter, extra_vars, words):
     db_path, before = previous
@@ -119,6 +120,7 @@ def test_a_build_that_fails_a_check_publishes_nothing(previous, tmp_path, lines,
         assert read.fetchone()[0] == len(lines)
 
 
+@pytest.mark.slow
 def test_a_plain_dbt_build_fails_with_the_message_too(previous, tmp_path):
     db_path, before = previous
     path = write_input(tmp_path / "in", day_first_lines())
@@ -131,6 +133,7 @@ def test_a_plain_dbt_build_fails_with_the_message_too(previous, tmp_path):
     assert snapshot(db_path) == before
 
 
+@pytest.mark.slow
 def test_a_failing_test_of_the_users_own_on_the_rebuilt_marts_publishes_nothing(previous, tmp_path):
     """The marts are rebuilt in main_build, then a later error-severity test fails: main keeps every old mart."""
     db_path, before = previous
@@ -167,6 +170,7 @@ def test_the_demo_passes_the_gate_and_every_mart_is_published(demo_db):
             assert differing.fetchone()[0] == 0, table
 
 
+@pytest.mark.slow
 def test_a_partial_build_reads_published_tables_and_never_a_failed_build(previous, tmp_path):
     db_path, before = previous
     bad = write_input(tmp_path / "in", day_first_lines())
@@ -196,6 +200,7 @@ def test_a_partial_build_reads_published_tables_and_never_a_failed_build(previou
     assert snapshot(db_path) == after
 
 
+@pytest.mark.slow
 def test_a_passing_build_publishes_every_mart_and_drops_stale_line_level_tables(previous, tmp_path):
     """Earlier versions built the line-level models in main, under their present and their former names; a build
     that publishes drops them, keeps segkit's tables, and replaces the marts together. The vars are YAML, with an

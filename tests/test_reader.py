@@ -301,6 +301,7 @@ def test_a_changed_workbook_is_read_again(tmp_path):
     assert len(rows(path)) == 5
 
 
+@pytest.mark.slow
 def test_a_workbook_builds_with_dbt_and_its_line_ids_name_sheet_and_row(tmp_path):
     path = retail_workbook(tmp_path / "online_retail_II.xlsx")
     db_path = dbt_build(tmp_path / "x.duckdb", select=UP_TO_SUMMARY, transactions_path=str(path),
@@ -379,6 +380,7 @@ DECIMAL_COMMAS = "\n".join([HEADER.replace(",", ";"),
                             "3;A;free text;1;2010-12-03 08:26:00;2.500;102;UK"]) + "\n"
 
 
+@pytest.mark.slow
 def test_a_decimal_comma_file_builds_with_decimal_separator(tmp_path):
     write_files(tmp_path / "in", {"t.csv": DECIMAL_COMMAS})
     db_path = dbt_build(tmp_path / "d.duckdb", select=UP_TO_SUMMARY, transactions_path=str(tmp_path / "in" / "t.csv"),
@@ -403,6 +405,7 @@ STOPPED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("files, pattern, extra_vars, words", STOPPED.values(), ids=STOPPED.keys())
 def test_unreadable_input_stops_the_build_and_leaves_results_untouched(previous_results, tmp_path, files, pattern,
                                                                        extra_vars, words):

@@ -24,6 +24,8 @@ from tests.test_report import SECTION_IDS, latest_run, make_report_db, settings_
 
 from playwright import sync_api as playwright_api
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = Path(os.environ.get("SEGKIT_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]

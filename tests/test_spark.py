@@ -20,6 +20,8 @@ from segkit.dbt_runner import run_dbt
 from segkit.engine import connect
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.spark
+
 K = 6
 # Decimal rounding differs by one cent where DuckDB divides decimals through a double and Spark does not;
 # return_rate is a double ratio of decimals. Every other feature, date and count is identical.

@@ -48,6 +48,7 @@ def test_a_locked_database_gives_advice_not_a_traceback(locked_db):
     assert raised.value.exit_code == EXIT_DATABASE_LOCKED
 
 
+@pytest.mark.slow
 def test_dbt_on_a_locked_database_says_what_to_do(locked_db):
     started = time.monotonic()
     with pytest.raises(SegkitError, match="another process holds it") as raised:
