@@ -209,7 +209,7 @@ def snapshots(start, end, dbt_vars, k, k_min, k_max, features, seed, target, pro
     For each month start from --start to --end: `dbt build` with that analysis_date (features use only
     transactions dated before it). The first month fits the segments (k from the evidence in --k-min..--k-max,
     or --k); every later month scores its customers with that model, so a move between months is a change in
-    the customer. When the drift check says the segments no longer fit, the series refits (k chosen again),
+    the customer. When the drift check says the segments no longer fit, the series refits with its own k,
     reported apart from the moves. Every run is kept in the history tables.
 
     Example: segkit snapshots --start 2011-01-01 --end 2011-12-01

@@ -5,9 +5,12 @@ stored run on the same features and algorithm (and the forced k) dated on or bef
 one, the first month fits a model (k from the evidence inside Settings.k_min..k_max, or the forced k). Every later month scores its customers with the
 series' model in SQL, a run of kind 'scored', so the migration from the month before counts changes in
 customers only: both months are in the same segments. When the drift check of that month (its customers
-against the data the model was fitted on) advises a refit, the series refits, k chosen again, as a separate,
-labelled event: the refit's run continues the month's scored run, records which segments it redefined and by
-how much, and the customers it regrouped, none of them counted as moves. Later months score with the new model.
+against the data the model was fitted on) advises a refit, the series refits with its own k, as a separate,
+labelled event: the refit's run continues the month's scored run, keeps the ids of the segments it matches,
+records which segments it redefined and by how much, and the customers it regrouped, none of them counted as
+moves. Later months score with the new model. The series never changes its k by itself, so its segments and ids
+stay comparable month after month; to weigh the evidence for another k, run `segkit cluster` (or start a new
+series) on the latest month.
 """
 
 from __future__ import annotations
@@ -84,9 +87,9 @@ def run_snapshots(settings: Settings, start: date, end: date, dbt_vars: dict[str
         model_run_id = run.model_run_id
         refit = None
         if run.kind == "scored" and run.drift is not None and run.drift.refit_advised:
-            say(f"{analysis_date}: the segments no longer fit the customers ({run.drift.message}) Refitting, "
-                + (f"k={settings.k} as forced." if settings.k else f"k chosen again in {settings.k_min}..{settings.k_max}."))
-            refitted = run_clustering(settings, progress=None)
+            say(f"{analysis_date}: the segments no longer fit the customers ({run.drift.message}) Refitting with the "
+                f"series' k={run.chosen_k}; `segkit cluster` weighs the evidence for another k.")
+            refitted = run_clustering(dataclasses.replace(settings, k=run.chosen_k), progress=None)
             model_run_id = refitted.run_id
             with engine.connect(settings, read_only=True) as con:
                 refit = Refit(refitted.run_id, refitted.chosen_k, _segments(refitted), summarize_refit(con, refitted))
