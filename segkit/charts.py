@@ -2,7 +2,8 @@
 
 Why not a plotting library: inline SVG needs no dependency and no script, is a few kilobytes per chart,
 scales to any screen width through its viewBox, prints sharply, and gets native hover tooltips from
-<title> elements. Every function returns Markup; every piece of text put in it goes through `escape`.
+<title> elements. Every function returns a Chart: Markup that Jupyter displays as the chart, with its own styles.
+Every piece of text put in it goes through `escape`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,41 @@ from markupsafe import Markup, escape
 PALETTE = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499",
            "#222222")
 FONT = 12
+# Every chart carries its own styles, so it looks the same in the report, in a notebook and in a file of its own.
+# A <style> in inline SVG applies to the whole page, so every rule is scoped to svg.chart; all charts share them.
+STYLE = " ".join((
+    "svg.chart{font-family:-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif;"
+    "background:#fff}",
+    "svg.chart .axis{stroke:#7b8794;stroke-width:1}",
+    "svg.chart .grid{stroke:#e4e7eb;stroke-width:1}",
+    "svg.chart .tick,svg.chart .axis-label{fill:#52606d}",
+    "svg.chart .axis-label{font-weight:600}",
+    "svg.chart .row-label,svg.chart .col-label{fill:#1f2933}",
+    "svg.chart .line{fill:none;stroke:#0b5cad;stroke-width:2}",
+    "svg.chart .point{fill:#fff;stroke:#0b5cad;stroke-width:2}",
+    "svg.chart .point.knee{fill:#f59f00;stroke:#9c5700}",
+    "svg.chart .point.chosen{fill:#d9480f;stroke:#d9480f}",
+    "svg.chart .mark-label{fill:#d9480f;font-weight:700}",
+    "svg.chart .knee-label{fill:#9c5700;font-style:italic}",
+    "svg.chart .bar.revenue{fill-opacity:.55}",
+    "svg.chart .key.customers{fill:#52606d}",
+    "svg.chart .key.revenue{fill:#52606d;fill-opacity:.55}",
+    "svg.chart .cell{stroke:#fff}",
+    "svg.chart .cell.suppressed{fill:#eee}",
+    "svg.chart .cell-text{fill:#1f2933;pointer-events:none}",
+    "svg.chart .dots{stroke-width:4.5;stroke-linecap:round;stroke-opacity:.7;fill:none}",
+    "svg.chart .note{fill:#5f6b7a;font-style:italic}",
+))
+
+
+class Chart(Markup):
+    """A chart's SVG markup, which Jupyter and IPython display as the chart itself."""
+
+    def _repr_svg_(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        return str(self)
 
 
 def segment_colour(segment_id: int) -> str:
@@ -31,11 +67,11 @@ def _fmt(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def _svg(width: int, height: int, label: str, body: Sequence[str]) -> Markup:
-    return Markup(
+def _svg(width: int, height: int, label: str, body: Sequence[str]) -> Chart:
+    return Chart(
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}" '
         f'xmlns="http://www.w3.org/2000/svg" preserveAspectRatio="xMinYMin meet" style="max-width:{width}px">'
-        f"<title>{escape(label)}</title>{''.join(body)}</svg>"
+        f"<title>{escape(label)}</title><style>{STYLE}</style>{''.join(body)}</svg>"
     )
 
 

@@ -94,6 +94,19 @@ def project_root() -> Path:
     return next((folder for folder in (here, *here.parents) if (folder / "dbt_project.yml").is_file()), here)
 
 
+def bundled_project() -> Path:
+    """segkit's own dbt project, the one a new project uses as its dbt package: segkit/_project in an installed
+    wheel (the wheel maps the repository's project there, see pyproject.toml), else the root of the clone segkit
+    runs from."""
+    package = Path(__file__).resolve().parent
+    for folder in (package / "_project", package.parent):
+        path = folder / "dbt_project.yml"
+        if path.is_file() and "\nname: segkit\n" in f"\n{path.read_text(encoding='utf-8')}":
+            return folder
+    raise SegkitError(f"segkit's dbt project is missing from its installation in {package}. Reinstall segkit "
+                      "(pip install --force-reinstall segkit) and run again.")
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build Settings; keyword arguments left as None fall through to environment, file and defaults.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -10,11 +11,13 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from segkit.config import Settings
 from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
 from segkit.warehouse import disk_full_message
+
+log = logging.getLogger("segkit")
 
 # segkit's own checks (the input check before any model, the quality gate and publishing after them) end a build with
 # a message that already says what to do. Each of its lines starts with 'segkit: '; the first may follow the engine's
@@ -38,6 +41,12 @@ class DbtResult:
         done = [line.strip() for line in lines if "Done. PASS=" in line]
         return "\n".join(warned + (done[-1:] or ["dbt finished."]))
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """The counts of dbt's closing line: PASS, WARN, ERROR, SKIP, NO-OP and TOTAL."""
+        done = [line for line in self.output.splitlines() if "Done. PASS=" in line]
+        return {name: int(n) for name, n in re.findall(r"([A-Z-]+)=(\d+)", done[-1])} if done else {}
+
 
 def dbt_executable() -> str:
     """The dbt installed beside this Python, else the one on PATH."""
@@ -54,9 +63,10 @@ def run_dbt(
     settings: Settings,
     args: tuple[str, ...] = ("build",),
     dbt_vars: dict[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> DbtResult:
     """Run `dbt <args>` from the project folder on the settings' profile, target and DuckDB file, the ones segkit
-    itself works on; raise SegkitError when it fails."""
+    itself works on; raise SegkitError when it fails. progress gets each line of dbt's output as dbt writes it."""
     profile = settings.profile
     if profile.profiles_dir is None:
         raise SegkitError(f"dbt needs a profiles.yml, and none was found for {settings.project_dir}: put one in the "
@@ -73,9 +83,15 @@ def run_dbt(
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
     if profile.engine == "duckdb":
         env["SEGKIT_DB"] = str(settings.db_path)
-    process = subprocess.run(command, cwd=settings.project_dir, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
-    returncode, output = process.returncode, process.stdout
+    lines = []
+    with subprocess.Popen(command, cwd=settings.project_dir, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, bufsize=1) as process:
+        for line in process.stdout:
+            lines.append(line)
+            log.debug("dbt: %s", line.rstrip())
+            if progress is not None:
+                progress(line.rstrip())
+    returncode, output = process.returncode, "".join(lines)
     if returncode != 0:
         _raise_for_failure(output, settings.db_path, command)
     return DbtResult(command=command, returncode=returncode, output=output)

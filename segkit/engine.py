@@ -101,8 +101,8 @@ def column_types(con, table: str) -> dict[str, str]:
             types[name] = {"INT": "INTEGER", "STRING": "VARCHAR"}.get(kind.upper(), kind.upper())
         return types
     return dict(con.execute(
-        "select column_name, data_type from information_schema.columns where table_schema = 'main' "
-        "and table_name = ?", [table]).fetchall())
+        "select column_name, data_type from information_schema.columns where table_catalog = current_database() "
+        "and table_schema = current_schema() and table_name = ?", [table]).fetchall())
 
 
 def row_hash_sum_sql(con, columns: str, fast: bool = False) -> str:

@@ -2,6 +2,7 @@
 
 EXIT_USER_ERROR = 1
 EXIT_DATABASE_LOCKED = 3  # click exits with 2 on invalid usage
+EXIT_DRIFT = 4  # segkit drift --fail-on-drift: a refit is advised
 
 
 class SegkitError(Exception):

@@ -43,6 +43,10 @@ def read_features(con, features: Sequence[str], sample_size: int, seed: int) -> 
     """
     require_table(con, FEATURE_TABLE, "Run `dbt build` first to build the customer features.")
     _check_feature_names(con, features)
+    if "analysis_date" not in column_types(con, FEATURE_TABLE):
+        raise SegkitError(f"The table {FEATURE_TABLE} has no column analysis_date, the date its features were "
+                          "measured at, which every run records. Build the table with `dbt build` (it takes the var "
+                          "analysis_date, else the day after the last line), or add that column to your own table.")
     n_customers, analysis_date = _check_values(con, features)
     columns = ", ".join(map(quote_identifier, _read_columns(features)))
     fingerprint = _fingerprint(con, columns, n_customers)

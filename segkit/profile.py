@@ -35,7 +35,9 @@ class Profile:
 
     ``path`` is the DuckDB database as DuckDB opens it: a local file made absolute against the project folder
     (dbt-duckdb opens it relative to the folder dbt runs in, the project folder), a URI such as ``md:my_db``
-    unchanged. ``output`` is the whole rendered target (Spark reads its ``server_side_parameters``). The
+    unchanged; so is the path of each ``attach``. ``settings`` also holds the target's ``config_options`` and
+    ``motherduck_token``, and ``secrets`` the S3 secret of ``use_credential_provider: aws``, as dbt-duckdb
+    reads them. ``output`` is the whole rendered target (Spark reads its ``server_side_parameters``). The
     mappings are read-only; settings, secrets and the output stay out of the repr, as they may hold tokens.
     """
 
@@ -45,6 +47,7 @@ class Profile:
     profiles_dir: Path | None    # the folder of the profiles.yml read; None for a bare DuckDB file
     path: str | None = None      # DuckDB only; None when the target names no file (dbt would use :memory:)
     schema: str = "main"
+    database: str = ""           # DuckDB: the catalog dbt builds in, when the target names one (else the file's)
     settings: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     extensions: tuple[Any, ...] = field(default=(), repr=False)
     attach: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
@@ -114,7 +117,8 @@ def _project_profile_name(project_dir: Path, required: bool) -> str | None:
         if not required:
             return None
         raise SegkitError(f"There is no dbt_project.yml in {project_dir}; segkit reads the name of the dbt profile "
-                          "from it. Run segkit from the dbt project folder, or set SEGKIT_PROJECT_DIR to it.")
+                          "from it. Run segkit from the dbt project folder, or set SEGKIT_PROJECT_DIR to it (`segkit "
+                          "init DIR` writes a new one).")
     name = (_load_yaml(path)).get("profile")
     if not name:
         if not required:
@@ -144,19 +148,35 @@ def _profile(name: str, target: str, folder: Path, output: dict[str, Any], proje
     engine = str(output.get("type", ""))
     path = output.get("path")
     if engine == "duckdb" and path is not None:
-        path = str(path)
-        if path != ":memory:" and not is_uri(path):
-            path = str((project_dir / Path(path).expanduser()).resolve())
+        path = _local_path(str(path), project_dir)
+    # dbt-duckdb opens the database with config_options and then SETs settings; segkit gives both to DuckDB at once.
+    settings = {str(key): str(value) for key, value in {**(output.get("config_options") or {}),
+                                                        **(output.get("settings") or {})}.items()}
+    if output.get("motherduck_token"):
+        settings["motherduck_token"] = str(output["motherduck_token"])
+    secrets = list(output.get("secrets") or [])
+    if output.get("use_credential_provider") == "aws":  # dbt-duckdb's older spelling of this secret
+        secrets.append({"type": "s3", "provider": "credential_chain"})
+    attach = [{**item, "path": _local_path(str(item["path"]), project_dir)} if isinstance(item, dict) and "path" in item
+              else item for item in output.get("attach") or []]
     return Profile(
         name=name, target=target, engine=engine, profiles_dir=folder,
         path=path if engine == "duckdb" else None,
         schema=str(output.get("schema") or ("main" if engine == "duckdb" else "")),
-        settings=MappingProxyType({str(key): str(value) for key, value in (output.get("settings") or {}).items()}),
+        database=str(output.get("database") or "") if engine == "duckdb" else "",
+        settings=MappingProxyType(settings),
         extensions=_frozen(output.get("extensions") or []),
-        attach=_frozen(output.get("attach") or []),
-        secrets=_frozen(output.get("secrets") or []),
+        attach=_frozen(attach),
+        secrets=_frozen(secrets),
         output=_frozen(output),
     )
+
+
+def _local_path(path: str, project_dir: Path) -> str:
+    """A DuckDB path as dbt-duckdb opens it from the project folder: a file made absolute, a URI unchanged."""
+    if path == ":memory:" or is_uri(path):
+        return path
+    return str((project_dir / Path(path).expanduser()).resolve())
 
 
 def _frozen(value: Any) -> Any:

@@ -5,15 +5,18 @@ stored run on the same features and algorithm (and the forced k) dated on or bef
 one, the first month fits a model (k from the evidence inside Settings.k_min..k_max, or the forced k). Every later month scores its customers with the
 series' model in SQL, a run of kind 'scored', so the migration from the month before counts changes in
 customers only: both months are in the same segments. When the drift check of that month (its customers
-against the data the model was fitted on) advises a refit, the series refits, k chosen again, as a separate,
-labelled event: the refit's run continues the month's scored run, records which segments it redefined and by
-how much, and the customers it regrouped, none of them counted as moves. Later months score with the new model.
+against the data the model was fitted on) advises a refit, the series refits with its own k, as a separate,
+labelled event: the refit's run continues the month's scored run, keeps the ids of the segments it matches,
+records which segments it redefined and by how much, and the customers it regrouped, none of them counted as
+moves. Later months score with the new model. The series never changes its k by itself, so its segments and ids
+stay comparable month after month; to weigh the evidence for another k, run `segkit cluster` (or start a new
+series) on the latest month.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any, Callable
 
@@ -72,21 +75,21 @@ def run_snapshots(settings: Settings, start: date, end: date, dbt_vars: dict[str
     snapshots: list[Snapshot] = []
     months = month_starts(start, end)
     model_run_id: str | None = None
-    for analysis_date in months:
-        say(f"dbt build as of {analysis_date}")
+    for number, analysis_date in enumerate(months, start=1):
+        say(f"month {number} of {len(months)}: dbt build as of {analysis_date}")
         run_dbt(settings, dbt_vars={**(dbt_vars or {}), "analysis_date": str(analysis_date)})
         if analysis_date == months[0]:  # the database exists once dbt has built it
             with engine.connect(settings, read_only=True) as con:
                 model_run_id = lineage.latest_model(con, settings.features, settings.algorithm, settings.k, months[0])
-        say(f"scoring as of {analysis_date} with the model of run {model_run_id}" if model_run_id
-            else f"fitting as of {analysis_date}")
+        say(f"month {number} of {len(months)}: " + (f"scoring as of {analysis_date} with the model of run "
+                                                    f"{model_run_id}" if model_run_id else f"fitting as of {analysis_date}"))
         run = run_clustering(settings, progress=None, model_run_id=model_run_id)
         model_run_id = run.model_run_id
         refit = None
         if run.kind == "scored" and run.drift is not None and run.drift.refit_advised:
-            say(f"{analysis_date}: the segments no longer fit the customers ({run.drift.message}) Refitting, "
-                + (f"k={settings.k} as forced." if settings.k else f"k chosen again in {settings.k_min}..{settings.k_max}."))
-            refitted = run_clustering(settings, progress=None)
+            say(f"{analysis_date}: the segments no longer fit the customers ({run.drift.message}) Refitting with the "
+                f"series' k={run.chosen_k}; `segkit cluster` weighs the evidence for another k.")
+            refitted = run_clustering(dataclasses.replace(settings, k=run.chosen_k), progress=None)
             model_run_id = refitted.run_id
             with engine.connect(settings, read_only=True) as con:
                 refit = Refit(refitted.run_id, refitted.chosen_k, _segments(refitted), summarize_refit(con, refitted))
@@ -145,3 +148,36 @@ def describe(snapshot: Snapshot) -> str:
             lines.append(f"    {refit.summary.regrouped:,} of {refit.summary.customers:,} customers regrouped by the "
                          f"refit ({refit.summary.regrouped_revenue:,.0f} revenue); not counted as moves.")
     return "\n".join(lines)
+
+
+def to_json_dict(snapshot: Snapshot) -> dict[str, Any]:
+    """One snapshot as plain JSON values, for `segkit snapshots --json`."""
+    migration = snapshot.migration
+    refit = snapshot.refit
+    return {
+        "analysis_date": str(snapshot.analysis_date), "run_id": snapshot.run_id, "kind": snapshot.kind,
+        "model_run_id": snapshot.model_run_id, "chosen_k": snapshot.chosen_k, "n_customers": snapshot.n_customers,
+        "segments": [{"segment_id": i, "name": n, "customers": c} for i, n, c in snapshot.segments],
+        "matches": dict(snapshot.matches),
+        "drift": snapshot.drift.to_json_dict() if snapshot.drift is not None else None,
+        "migration": None if migration is None else {
+            "from_run_id": migration.from_run_id, "to_run_id": migration.to_run_id,
+            "customers_in_both": migration.customers_in_both, "stayed": migration.stayed, "moved": migration.moved,
+            "revenue_moved": migration.revenue_moved, "new_customers": migration.new_customers,
+            "top_flows": [asdict(flow) for flow in migration.top_flows]},
+        "refit": None if refit is None else {
+            "run_id": refit.run_id, "chosen_k": refit.chosen_k,
+            "segments": [{"segment_id": i, "name": n, "customers": c} for i, n, c in refit.segments],
+            "summary": _plain(asdict(refit.summary)) if refit.summary is not None else None},
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Dataclass fields as JSON values: DataFrames as records, dates and other objects as text."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if hasattr(value, "to_dict"):
+        return value.to_dict("records")
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)

@@ -1,19 +1,26 @@
-"""Safe connections to the DuckDB file dbt builds, the lock of a command on it, and SQL helpers."""
+"""Safe connections to the DuckDB database dbt builds, the lock of a command on it, and SQL helpers.
+
+A connection is set up as dbt-duckdb sets up its own (dbt/adapters/duckdb/environments/__init__.py): the
+target's ``settings`` as DuckDB configuration, then its ``extensions``, ``secrets`` and ``attach``, and then
+it works in the target's schema, where `dbt build` publishes the marts and segkit keeps its tables. A URI such
+as ``md:my_db`` or ``s3://...`` goes to DuckDB unchanged; only a local file is checked first.
+"""
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import re
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import duckdb
+from filelock import FileLock, Timeout
 
 from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
-from segkit.profile import Profile
+from segkit.profile import Profile, is_uri
 
 
 DUCKDB_MAGIC = b"DUCK"  # bytes 8 to 12 of every DuckDB database file
@@ -73,24 +80,34 @@ def disk_full_message(error: str, path: Path) -> str | None:
 
 @contextmanager
 def connect(path: Path, read_only: bool = False, profile: Profile | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the database with the profile's DuckDB settings (none without a profile), turning a lock error into
-    advice; always close it. Commands open their target with `segkit.engine.connect`, which passes the profile."""
-    path = Path(path)
-    check_database_file(path, write=not read_only)
-    if read_only and not path.exists():
-        raise SegkitError(f"The database {path} does not exist yet. Run `dbt build` first to create it.")
+    """Open the database set up as the profile's target (see the module docstring; DuckDB's defaults without a
+    profile), turning a lock error into advice; always close it. Commands open their target with
+    `segkit.engine.connect`, which passes the profile."""
+    database = profile.path if profile and profile.path and is_uri(profile.path) else str(path)
+    if not is_uri(database):
+        check_database_file(Path(database), write=not read_only)
+        if read_only and not Path(database).exists():
+            raise SegkitError(f"The database {database} does not exist yet. Run `dbt build` first to create it.")
     try:
-        con = duckdb.connect(str(path), read_only=read_only, config=dict(profile.settings) if profile else {})
+        con = duckdb.connect(database, read_only=read_only, config=dict(profile.settings) if profile else {})
     except duckdb.IOException as error:
         if "lock" in str(error).lower():
             raise SegkitError(
-                f"The database {path} is in use by another process (DuckDB allows one writer per file). "
+                f"The database {database} is in use by another process (DuckDB allows one writer per file). "
                 "Close other sessions on it (a `duckdb` shell, a notebook, a running `dbt build` or "
                 "`segkit` command) and run again.",
                 exit_code=EXIT_DATABASE_LOCKED,
             ) from None
+        if is_uri(database):
+            raise SegkitError(_unreachable(database, error)) from None
+        raise
+    except duckdb.Error as error:
+        if is_uri(database):
+            raise SegkitError(_unreachable(database, error)) from None
         raise
     try:
+        if profile is not None:
+            _set_up(con, profile, database)
         yield con
     except duckdb.OutOfMemoryException:
         raise SegkitError(
@@ -107,35 +124,124 @@ def connect(path: Path, read_only: bool = False, profile: Profile | None = None)
         con.close()
 
 
+def _unreachable(database: str, error: Exception) -> str:
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return (f"DuckDB could not open {database} ({first}). segkit passes such a path to DuckDB as it is: MotherDuck "
+            "(md:) needs a network connection, DuckDB's motherduck extension (downloaded on first use) and a token "
+            "(motherduck_token in the target's settings or the environment); s3:// and https:// need the httpfs "
+            "extension and, for a private bucket, a secret in the target's `secrets`. Check them and run again.")
+
+
+def _set_up(con: duckdb.DuckDBPyConnection, profile: Profile, database: str) -> None:
+    """The target's extensions, secrets and attachments, then its schema, in dbt-duckdb's order. (A read-only
+    connection attaches every database read-only, DuckDB's rule, so readers such as a report share them.)"""
+    for extension in profile.extensions:
+        _load_extension(con, extension)
+    if profile.secrets or profile.attach:
+        # dbt-duckdb's own SQL for them, so that segkit's connection is the one dbt's is; imported only when a
+        # target has them (dbt's adapter takes most of a second to import).
+        from dbt.adapters.duckdb.credentials import Attachment
+        from dbt.adapters.duckdb.secrets import Secret
+
+        for number, secret in enumerate(profile.secrets, start=1):
+            options = _plain(secret)
+            sql = Secret.create(secret_type=options.pop("type"), name=options.pop("name", f"_dbt_secret_{number}"),
+                                **options).to_sql()
+            _run_profile_sql(con, sql, f"secret {number} (type {secret.get('type')})")
+        for attachment in profile.attach:
+            _run_profile_sql(con, Attachment.from_dict(_plain(attachment)).to_sql(),
+                             f"attachment {attachment.get('path')}")
+    catalog = profile.database or con.execute("select current_database()").fetchall()[0][0]
+    try:
+        con.execute(f"use {quote_identifier(catalog)}.{quote_identifier(profile.schema)}")
+    except duckdb.CatalogException:
+        raise SegkitError(
+            f"The schema {profile.schema!r} (the schema of the target {profile.target!r} in profiles.yml) is not in "
+            f"the database {catalog} ({database}) yet. Run `dbt build` first: it creates the schema and publishes "
+            "the customer features there. Or set `schema:` of the target to the schema that holds them."
+        ) from None
+
+
+def _load_extension(con: duckdb.DuckDBPyConnection, extension: Any) -> None:
+    """LOAD an extension; INSTALL it first only when it is not installed yet (which needs DuckDB's repository, or
+    the profile's ``repo``, to be reachable). dbt-duckdb installs every extension of the target at each `dbt
+    build`, so after one build segkit loads them offline."""
+    name = extension if isinstance(extension, str) else extension.get("name")
+    try:
+        con.load_extension(name)
+        return
+    except duckdb.Error:
+        pass
+    try:
+        if isinstance(extension, str):
+            con.install_extension(name)
+        else:
+            con.execute(f"install {name} from {extension.get('repo') or 'core'}")
+        con.load_extension(name)
+    except duckdb.Error as error:
+        raise SegkitError(f"DuckDB could not load the extension {name!r} of the target's `extensions`: it is not "
+                          f"installed here and could not be installed ({str(error).splitlines()[0]}). Run `dbt "
+                          f"build` once where DuckDB's extension repository is reachable (it installs the target's "
+                          f"extensions), or install it by hand (duckdb -c \"INSTALL {name}\"), and run again.") from None
+
+
+def _run_profile_sql(con: duckdb.DuckDBPyConnection, sql: str, what: str) -> None:
+    try:
+        con.execute(sql)
+    except duckdb.Error as error:
+        raise SegkitError(f"DuckDB could not set up the {what} of the target in profiles.yml "
+                          f"({str(error).strip().splitlines()[0]}). It needs what `dbt build` needs for it (an "
+                          "extension such as httpfs, a network connection, the file itself): fix that and run again."
+                          ) from None
+
+
+def _plain(value: Any) -> Any:
+    """A read-only mapping of the profile, and the mappings and tuples inside it, as plain dicts and lists."""
+    if hasattr(value, "items"):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def lock_path(path: Path | str, command: str) -> Path:
+    """The lock file of a command: beside a local database; for a URI, which has no folder here, in this machine's
+    temporary folder (it keeps two commands on this machine apart; other machines are not seen)."""
+    if is_uri(str(path)):
+        return Path(tempfile.gettempdir()) / f"segkit-{re.sub(r'[^A-Za-z0-9_.-]', '_', str(path))}.{command}.lock"
+    return Path(f"{path}.{command}.lock")
+
+
 @contextmanager
 def exclusive_run(path: Path, command: str) -> Iterator[None]:
     """Hold an advisory lock beside the database for a whole command, so a second one stops at once.
 
     DuckDB's own lock is held only while a connection is open; a command that reads, computes, then writes
-    would otherwise interleave with another. The lock file stays (empty); the OS releases the lock when the
-    process ends, even when it is killed.
+    would otherwise interleave with another. The lock is the operating system's (filelock: flock on Unix, the
+    file-locking call on Windows), so it is released when the process ends, even when it is killed.
     """
-    lock_path = Path(f"{path}.{command}.lock")
+    lock_file = lock_path(path, command)
+    if not lock_file.parent.is_dir():  # filelock would create the folder; a missing one is a wrong path
+        raise SegkitError(_missing_folder(Path(path)))
+    lock = FileLock(lock_file, timeout=0)
     try:
-        lock_file = open(lock_path, "a")
-    except FileNotFoundError:
-        raise SegkitError(_missing_folder(Path(path))) from None
+        lock.acquire()
+    except Timeout:
+        raise SegkitError(
+            f"Another `segkit {command}` is running on {path}; only one may write its results at a time. "
+            "Wait for it to finish (its run will be the latest), then run again if you still need to.",
+            exit_code=EXIT_DATABASE_LOCKED,
+        ) from None
     except OSError as error:
         if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            raise SegkitError(_read_only(Path(path), lock_path)) from None
-        raise SegkitError(f"`segkit {command}` could not create its lock file {lock_path} beside the database "
+            raise SegkitError(_read_only(Path(path), lock_file)) from None
+        raise SegkitError(f"`segkit {command}` could not create its lock file {lock_file} beside the database "
                           f"({error.strerror}). Fix that, or set SEGKIT_DB to a database in another folder, and "
                           "run again.") from None
-    with lock_file:
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SegkitError(
-                f"Another `segkit {command}` is running on {path}; only one may write its results at a time. "
-                "Wait for it to finish (its run will be the latest), then run again if you still need to.",
-                exit_code=EXIT_DATABASE_LOCKED,
-            ) from None
+    try:
         yield
+    finally:
+        lock.release()
 
 
 def quote_identifier(name: str) -> str:
@@ -144,11 +250,13 @@ def quote_identifier(name: str) -> str:
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the table is in the connection's schema (the target's: see `connect`)."""
     if hasattr(con, "table_exists"):  # segkit.engine.SparkConnection
         return con.table_exists(name)
     # fetchall, not fetchone: DuckDB 2 keeps a partly fetched result open, which blocks a later register().
     rows = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'main' and table_name = ?", [name]
+        "select count(*) from information_schema.tables where table_catalog = current_database() "
+        "and table_schema = current_schema() and table_name = ?", [name]
     ).fetchall()
     return bool(rows[0][0])
 

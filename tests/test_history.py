@@ -325,8 +325,9 @@ def test_a_monthly_series_keeps_one_k_and_refits_only_on_drift_as_a_labelled_eve
     with connect(db, read_only=True) as con:
         kinds = dict(con.execute("select run_id, kind from cluster_runs").fetchall())
     assert kinds[month.refit.run_id] == "fit" and kinds[month.run_id] == "scored"
-    if month.refit.summary is not None:  # same k: the refit continues the scored run, and nobody moved in it
-        assert month.refit.summary.previous_run_id == month.run_id
-        assert query(db, "select count(*) as n from segment_migration where to_run_id = ? and "
+    # The series keeps its k through the refit, so the refit continues the scored run, and nobody moved in it.
+    assert month.refit.chosen_k == calm[0].chosen_k and month.refit.summary is not None
+    assert month.refit.summary.previous_run_id == month.run_id
+    assert query(db, "select count(*) as n from segment_migration where to_run_id = ? and "
                          "from_segment_id <> to_segment_id", [month.refit.run_id])["n"].iloc[0] == 0
     assert "REFIT" in describe(month) and "not counted as moves" in describe(month)

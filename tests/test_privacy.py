@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -78,6 +79,19 @@ def test_pseudonymised_ids_reach_no_table_and_the_key_reaches_no_file(pseudonymi
                       *(ROOT / "target").rglob("*"), *(ROOT / "logs").rglob("*")]:
         if text_file.is_file():
             assert KEY.encode() not in text_file.read_bytes(), text_file
+
+
+@pytest.mark.slow
+def test_an_export_keeps_pseudonyms_pseudonymous(pseudonymised_db, tmp_path):
+    db_path = tmp_path / "copy.duckdb"
+    shutil.copy(pseudonymised_db, db_path)
+    assert segkit("cluster", "--k", "2", "--no-report", db_path=db_path).returncode == 0
+    out = tmp_path / "audience.csv"
+    exported = segkit("export", "--out", str(out), db_path=db_path)  # no key in its environment
+    assert exported.returncode == 0, exported.stderr
+    ids = [line.split(",")[0] for line in out.read_text().splitlines()[1:]]
+    assert sorted(ids) == sorted(pseudonym(customer, KEY.encode()) for customer in RAW_IDS)
+    assert not any(customer in out.read_text() for customer in RAW_IDS)
 
 
 @pytest.mark.slow

@@ -92,7 +92,7 @@ def test_a_duckdb_target_is_resolved_into_one_record(project, monkeypatch):
     assert profile.path == str(project / "warehouse" / "shop.duckdb")
     assert dict(profile.settings) == {"memory_limit": "1GB", "threads": "1"}
     assert profile.extensions == ("httpfs", {"name": "spatial"})
-    assert [dict(a) for a in profile.attach] == [{"path": "raw.duckdb", "alias": "raw", "read_only": True}]
+    assert [dict(a) for a in profile.attach] == [{"path": str(project / "raw.duckdb"), "alias": "raw", "read_only": True}]
     assert [dict(s) for s in profile.secrets] == [{"type": "s3", "key_id": "shop", "secret": "s3cr3t"}]
     assert "s3cr3t" not in repr(load_settings(project_dir=project))
     with pytest.raises(TypeError):
@@ -172,3 +172,17 @@ def test_the_profiles_dir_flag_reaches_every_command(project, tmp_path, monkeypa
         result = CliRunner().invoke(cli, [*command, "--profiles-dir", str(flag)])
         assert result.exit_code == 1, result.output
         assert "from_the_flag.duckdb does not exist yet" in result.output, (command, result.output)
+
+
+def test_dbt_duckdbs_other_spellings_of_settings_and_secrets_are_read_as_it_reads_them(project):
+    write_profiles(project, "shop.duckdb", extra=(
+        "      config_options:\n        threads: 1\n        memory_limit: 1GB\n"
+        "      settings:\n        memory_limit: 2GB\n"
+        "      motherduck_token: t0ken\n"
+        "      use_credential_provider: aws\n"
+        "      secrets:\n        - type: http\n          bearer_token: abc\n"))
+    profile = read_profile(project)
+    assert dict(profile.settings) == {"threads": "1", "memory_limit": "2GB", "motherduck_token": "t0ken"}
+    assert [dict(secret) for secret in profile.secrets] == [{"type": "http", "bearer_token": "abc"},
+                                                            {"type": "s3", "provider": "credential_chain"}]
+    assert "t0ken" not in repr(profile)

@@ -171,6 +171,11 @@ def test_no_customer_id_appears_in_the_page(report_db, report_html):
     assert not leaked, f"customer ids in the report: {leaked[:5]}"
 
 
+def test_the_page_says_how_to_export_the_customers_it_does_not_name(report_db, report_html):
+    run_id, _ = latest_run(report_db)
+    assert f"segkit export --run-id {run_id} --segment 1 --out segment_1.csv" in report_html
+
+
 def test_no_customer_id_appears_even_as_a_substring_when_ids_are_distinctive(tmp_path):
     db = make_report_db(tmp_path / "segkit.duckdb", n_customers=800, first_id=0, k=4)
     with duckdb.connect(str(db)) as con:

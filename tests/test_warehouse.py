@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
+from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -12,7 +15,9 @@ import pytest
 from segkit.dbt_runner import run_dbt
 from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
 from segkit.config import load_settings
-from segkit.warehouse import connect, require_table
+from segkit.engine import column_types
+from segkit.profile import Profile, read_profile
+from segkit.warehouse import connect, lock_path, require_table, table_exists
 from tests.conftest import ROOT
 
 
@@ -67,3 +72,137 @@ def test_read_only_connect_to_a_missing_file_says_build_first(tmp_path):
     with pytest.raises(SegkitError, match="does not exist yet"):
         with connect(tmp_path / "missing.duckdb", read_only=True):
             pass
+
+
+# ------------------------------------------------------------------ the target's schema, settings, attach, secrets
+
+def target(tmp_path, extra: str = "", path: str = "shop.duckdb") -> Profile:
+    """The profile of a project in tmp_path whose DuckDB target has the `extra` YAML lines."""
+    project = tmp_path / "project"
+    project.mkdir(exist_ok=True)
+    (project / "dbt_project.yml").write_text("name: shop\nprofile: shop\n")
+    (project / "profiles.yml").write_text(
+        f"shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: \"{path}\"\n{extra}")
+    return read_profile(project)
+
+
+def test_segkit_reads_and_writes_in_the_targets_schema(tmp_path):
+    profile = target(tmp_path, "      schema: analytics\n")
+    with duckdb.connect(profile.path) as con:
+        con.execute("create schema analytics")
+        con.execute("create table analytics.customer_rfm (customer_id varchar, frequency integer)")
+        con.execute("create table main.cluster_runs (run_id varchar)")  # not the target's: segkit ignores it
+    with connect(Path(profile.path), profile=profile) as con:
+        assert table_exists(con, "customer_rfm") and not table_exists(con, "cluster_runs")
+        assert column_types(con, "customer_rfm") == {"customer_id": "VARCHAR", "frequency": "INTEGER"}
+        con.execute("create table segment_profiles as select 1 as segment_id")
+    with duckdb.connect(profile.path) as con:
+        assert con.execute("select table_schema from information_schema.tables where table_name = "
+                           "'segment_profiles'").fetchall() == [("analytics",)]
+
+
+def test_a_missing_schema_names_the_fix(tmp_path):
+    profile = target(tmp_path, "      schema: analytics\n")
+    duckdb.connect(profile.path).close()
+    for read_only in (True, False):
+        with pytest.raises(SegkitError, match=r"The schema 'analytics' \(the schema of the target 'dev' in "
+                                              r"profiles.yml\) is not in the database shop .*Run `dbt build` first"):
+            with connect(Path(profile.path), read_only=read_only, profile=profile):
+                pass
+    with duckdb.connect(profile.path) as con:
+        assert con.execute("select count(*) from information_schema.schemata where schema_name = 'analytics'"
+                           ).fetchall() == [(0,)]
+
+
+def test_the_targets_settings_extensions_attachments_and_secrets_reach_segkits_connection(tmp_path):
+    raw = tmp_path / "project" / "raw.duckdb"
+    raw.parent.mkdir()
+    with duckdb.connect(str(raw)) as con:
+        con.execute("create table transactions as select 'C1' as customer_id, 12.5 as line_amount")
+    profile = target(tmp_path, (
+        "      settings:\n        threads: 1\n"
+        "      extensions:\n        - json\n        - name: parquet\n"
+        "      attach:\n        - path: raw.duckdb\n          alias: raw\n          read_only: true\n"
+        "      secrets:\n        - type: http\n          name: shop_api\n          bearer_token: \"t0ken\"\n"
+        "          scope: https://api.example.com\n"))
+    with connect(Path(profile.path), profile=profile) as con:
+        assert con.execute("select current_setting('threads')").fetchall() == [(1,)]
+        assert sorted(con.execute("select extension_name from duckdb_extensions() where loaded and extension_name "
+                                  "in ('json', 'parquet')").fetchall()) == [("json",), ("parquet",)]
+        assert con.execute("select * from raw.transactions").fetchall() == [("C1", Decimal("12.5"))]
+        with pytest.raises(duckdb.Error, match="read-only"):
+            con.execute("insert into raw.transactions values ('C2', 1)")
+        assert con.execute("select name, type, scope from duckdb_secrets()").fetchall() == [
+            ("shop_api", "http", ["https://api.example.com"])]
+        assert con.execute("select current_database(), current_schema()").fetchall() == [("shop", "main")]
+
+
+def test_motherduck_paths_and_s3_secrets_reach_duckdb_unchanged(tmp_path):
+    """No network here: DuckDB's own error for the missing extension shows what segkit handed it. (Extension
+    downloads are switched off, so the test does not wait for a network that is not there.)"""
+    offline = "      settings:\n        autoinstall_known_extensions: false\n"
+    profile = target(tmp_path, offline, path="md:my_db")
+    assert profile.path == "md:my_db"
+    with pytest.raises(SegkitError, match=r"DuckDB could not open md:my_db \(.*motherduck.*MotherDuck \(md:\) "
+                                          r"needs a network connection"):
+        with connect(Path(profile.path), profile=profile):
+            pass
+    assert not list((tmp_path / "project").glob("md*")) and not list(Path.cwd().glob("md:*"))
+
+    profile = target(tmp_path, offline + "      secrets:\n        - type: s3\n          key_id: shop\n"
+                                         "          secret: s3cr3t\n          region: eu-west-1\n")
+    with pytest.raises(SegkitError, match=r"could not set up the secret 1 \(type s3\).*httpfs"):
+        with connect(Path(profile.path), profile=profile):
+            pass
+
+
+def test_an_extension_that_cannot_be_installed_names_the_fix(tmp_path):
+    profile = target(tmp_path, "      settings:\n        autoinstall_known_extensions: false\n"
+                               "      extensions:\n        - no_such_extension\n")
+    with pytest.raises(SegkitError, match="could not load the extension 'no_such_extension'.*Run `dbt build` once"):
+        with connect(Path(profile.path), profile=profile):
+            pass
+
+
+def test_the_command_lock_of_a_uri_is_in_the_temporary_folder(tmp_path):
+    assert lock_path(Path("md:my_db"), "cluster").parent == Path(tempfile.gettempdir())
+    assert lock_path(tmp_path / "shop.duckdb", "cluster") == tmp_path / "shop.duckdb.cluster.lock"
+
+
+def test_readers_share_an_attached_database_and_a_writer_writes_it_as_the_profile_says(tmp_path):
+    raw = tmp_path / "project" / "raw.duckdb"
+    raw.parent.mkdir()
+    duckdb.connect(str(raw)).execute("create table orders as select 1 as n").close()
+    profile = target(tmp_path, "      attach:\n        - path: raw.duckdb\n          alias: raw\n")
+    duckdb.connect(profile.path).close()
+    # Another process reads through segkit's connection (a report, say) and keeps it open.
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import time
+from pathlib import Path
+from segkit.profile import read_profile
+from segkit.warehouse import connect
+profile = read_profile(Path({str(raw.parent)!r}))
+with connect(Path(profile.path), read_only=True, profile=profile) as con:
+    print(con.execute('select n from raw.orders').fetchall(), flush=True)
+    time.sleep(60)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "[(1,)]"
+        with connect(Path(profile.path), read_only=True, profile=profile) as con:
+            assert con.execute("select n from raw.orders").fetchall() == [(1,)]
+    finally:
+        holder.kill()
+        holder.wait()
+    with connect(Path(profile.path), profile=profile) as writer:
+        writer.execute("insert into raw.orders values (2)")  # as the profile says: read-write
+
+
+def test_every_module_loads_where_there_is_no_fcntl():
+    """Windows has no fcntl: segkit's modules must load without it (filelock locks there with the OS's own call)."""
+    modules = sorted(".".join(("segkit", *path.relative_to(ROOT / "segkit").with_suffix("").parts)).removesuffix(
+        ".__init__") for path in (ROOT / "segkit").rglob("*.py") if "_project" not in path.parts)
+    script = ("import importlib, sys\nsys.modules['fcntl'] = None\n"
+              f"for name in {modules!r}:\n    importlib.import_module(name)\nprint(len({modules!r}))\n")
+    result = subprocess.run([sys.executable, "-W", "ignore", "-c", script], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == str(len(modules)), result.stderr[-2000:]

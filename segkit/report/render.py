@@ -82,3 +82,8 @@ def _count_cells(table: Table, minimum: int) -> list[list[HeatCell]]:
     return [[HeatCell(f"{n:,}", charts.sequential_colour(n / largest), "", f"{r} × {c}: {n:,} customers")
              if n is not None else HeatCell("hidden", "#eeeeee", "", f"{r} × {c}: {hidden_note(minimum)}")
              for c, n in zip(table.col_labels, row)] for r, row in zip(table.row_labels, table.counts)]
+
+
+def report_charts(model: ReportModel) -> dict[str, Markup]:
+    """The report's charts by name, each a self-styled SVG that Jupyter displays inline (segkit.charts.Chart)."""
+    return _charts(model)
