@@ -123,8 +123,8 @@ def test_a_different_layout_runs_through_configuration_alone(other_layout, tmp_p
 
 
 @pytest.mark.slow
-def test_analysis_date_var_sets_the_point_in_time(demo_db, tmp_path):
-    db_path = dbt_build(tmp_path / "asof.duckdb", analysis_date="2011-01-01")
+def test_analysis_date_var_sets_the_point_in_time(demo_db_as_of_2011):
+    db_path = demo_db_as_of_2011  # dbt build with analysis_date 2011-01-01
     rfm = query(db_path, "select * from customer_rfm")
     assert (rfm["analysis_date"] == pd.Timestamp("2011-01-01")).all()
     assert (pd.to_datetime(rfm["last_order_date"]) < pd.Timestamp("2011-01-01")).all()

@@ -147,8 +147,10 @@ def test_bad_lines_go_to_named_reasons_and_the_summary_balances(compiled_cleanin
         assert_placed(con, case)
 
 
-REAL_BUILD_CASES = ("prices_with_symbols_and_separators", "duplicate_files_in_a_glob", "truncated_last_line",
-                    "no_valid_line_at_all")
+# One real build per behaviour the compiled SQL cannot show: the data tests pass on rejected lines read through the
+# plugin from a glob of files, the input check lets a truncated last line through, and the quality gate stops a
+# file with no usable line.
+REAL_BUILD_CASES = ("duplicate_files_in_a_glob", "truncated_last_line", "no_valid_line_at_all")
 
 
 @pytest.mark.slow

@@ -38,11 +38,10 @@ def read_snapshot(db: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def snapshots(tmp_path_factory) -> tuple[Path, Path, list[str]]:
+def snapshots(demo_db_as_of_2011, tmp_path_factory) -> tuple[Path, Path, list[str]]:
+    """The demo as of SNAPSHOT_DATE (the session's), and the demo with later lines as of the same date."""
     folder = tmp_path_factory.mktemp("point_in_time")
-    original = folder / "transactions.csv.gz"
-    original.write_bytes(DEMO_DATA.read_bytes())
-    before = dbt_build(folder / "before.duckdb", transactions_path=str(original), analysis_date=SNAPSHOT_DATE)
+    before = demo_db_as_of_2011
     rfm, _ = read_snapshot(before)
     with gzip.open(DEMO_DATA, "rt") as source:
         text = source.read().rstrip("\n")
