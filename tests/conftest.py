@@ -133,6 +133,14 @@ def clustered_db(demo_db, tmp_path_factory) -> Path:
     return built_once(tmp_path_factory, "clustered", cluster) / "clustered.duckdb"
 
 
+@pytest.fixture
+def previous_results(clustered_db, tmp_path) -> tuple[Path, dict[str, list]]:
+    """A private copy of the clustered database and a snapshot of its tables: what a stopped run must not change."""
+    path = tmp_path / "previous.duckdb"
+    shutil.copy(clustered_db, path)
+    return path, snapshot(path)
+
+
 CLEANING_MODELS = ("stg_raw__lines", "int_lines_duplicated", "int_lines_checked",
                    "int_lines_aggregated_to_customers", "int_analysis_date_resolved", "int_lines_classified",
                    "int_lines_kept", "int_lines_rejected",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import duckdb
 import numpy as np
 import pandas as pd

@@ -11,7 +11,6 @@ in the database stay as they were.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import duckdb
 import pytest
 
 from segkit.errors import SegkitError
-from tests.conftest import ROOT, dbt_build, segkit, snapshot
+from tests.conftest import dbt_build, segkit, snapshot
 
 HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country"
 EXTRACTION_DATE = "2011-12-31"
@@ -171,13 +170,6 @@ def test_bad_lines_through_the_real_dbt_build_and_its_data_tests(tmp_path, name)
 
 
 # --- Inputs that must stop the run, leaving what the database holds untouched ---------------------------------
-
-@pytest.fixture
-def previous_results(clustered_db, tmp_path) -> tuple[Path, dict[str, list]]:
-    path = tmp_path / "previous.duckdb"
-    shutil.copy(clustered_db, path)
-    return path, snapshot(path)
-
 
 STOPPED_CASES = {
     # name: (files, vars besides transactions_path, words the message must contain)

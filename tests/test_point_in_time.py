@@ -24,9 +24,9 @@ def later_lines(customer_ids: list[str]) -> list[str]:
         f"900002,22423,LATER ORDER,3,2011-03-15 10:00:00,12.75,{old},United Kingdom",
         f"C900003,85123A,LATER RETURN,-40,2011-04-02 11:00:00,2.55,{other},United Kingdom",
         f"900004,84879,LATER ORDER,24,2011-05-20 09:30:00,1.69,{other},France",
-        f"900005,84879,NEW CUSTOMER,12,2011-06-01 12:00:00,1.69,99999.0,Germany",
+        "900005,84879,NEW CUSTOMER,12,2011-06-01 12:00:00,1.69,99999.0,Germany",
         f"900006,23166,OUTLIER,80995,2011-07-01 09:00:00,1.04,{old},United Kingdom",
-        f"900007,85123A,LATER ORDER,6,2011-12-30 00:00:00,2.55,99999.0,Germany",
+        "900007,85123A,LATER ORDER,6,2011-12-30 00:00:00,2.55,99999.0,Germany",
     ]
 
 

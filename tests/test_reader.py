@@ -27,7 +27,6 @@ from segkit.reader import ReaderSettings, plan_input
 from tests.conftest import DBT_TARGET, ROOT, CompiledCleaning, dbt_build, segkit, snapshot
 from tests.test_hostile_inputs import (EXTRACTION_DATE, HEADER, UP_TO_SUMMARY, Rejected, assert_placed, csv,
                                        good_lines, line, write_files)
-from tests.test_hostile_inputs import previous_results  # noqa: F401  (a fixture: the stopped builds use it)
 
 COLUMNS = {"customer_id": "Customer ID", "order_id": "Invoice", "order_date": "InvoiceDate", "quantity": "Quantity",
            "unit_price": "Price", "product_id": "StockCode"}
