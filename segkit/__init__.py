@@ -3,9 +3,9 @@
 Its modules, lowest first; each imports only modules listed before it (tests/test_package_structure.py):
 
     errors, formatting, features, charts, demo_shop      messages, numbers in words, the transform in numpy, SVG
-    file_kinds, frame_input                             what kind of file an input is; a DataFrame as the input
+    file_kinds                                          what kind of file an input is
     profile, config                                     settings: flags, SEGKIT_*, segkit.toml, the dbt profile
-    warehouse, excel, reader                            the DuckDB file; reading the input files (a dbt plugin)
+    warehouse, excel, reader, frame_input               the DuckDB file; reading the input (files, a dbt plugin; a DataFrame)
     engine, dbt_runner, pseudonyms                      the DuckDB file or Spark session, and dbt beside them
     sql                                                 SQL over a stored run, shared with dbt (scoring)
     store, feature_mart                                 segkit's own tables; customer_rfm, the mart it reads

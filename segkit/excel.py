@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from segkit.errors import SegkitError
-from segkit.warehouse import quote_identifier
+from segkit.warehouse import quote_identifier, sql_text
 
 if TYPE_CHECKING:
     import python_calamine
@@ -175,8 +175,3 @@ def _write_part(con: duckdb.DuckDBPyConnection, part: Path, header: list[str], c
                        for name in header)
     con.execute(f"copy (select {select} from sheet) to {sql_text(str(part))} (format parquet)")
     con.unregister("sheet")
-
-
-def sql_text(value: str) -> str:
-    """A SQL string literal: the value in single quotes, each quote in it doubled."""
-    return "'" + value.replace("'", "''") + "'"

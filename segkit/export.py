@@ -20,7 +20,7 @@ from segkit import engine, store
 from segkit.config import Settings
 from segkit.errors import SegkitError
 from segkit.feature_mart import FEATURE_TABLE
-from segkit.warehouse import quote_identifier, table_exists
+from segkit.warehouse import quote_identifier, sql_text, table_exists
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 HISTORY = "segment_assignment_history"
@@ -71,12 +71,12 @@ def export_segments(settings: Settings, path: Path, *, segment: int | str | None
 def _copy(con, engine_name: str, query: str, parameters: list, file: Path, options: str) -> int:
     """Write the query's rows to file; DuckDB copies them itself, Spark's come through pandas."""
     if engine_name == "duckdb":
-        return int(con.execute(f"copy ({query}) to '{_literal(file)}' ({options})", parameters).fetchone()[0])
+        return int(con.execute(f"copy ({query}) to {sql_text(str(file))} ({options})", parameters).fetchone()[0])
     frame = con.execute(query, parameters).df()
     frame["analysis_date"] = pd.to_datetime(frame["analysis_date"]).dt.date
     with duckdb.connect() as out:
         out.register("segkit_export", frame)
-        out.execute(f"copy (select * from segkit_export) to '{_literal(file)}' ({options})")
+        out.execute(f"copy (select * from segkit_export) to {sql_text(str(file))} ({options})")
     return len(frame)
 
 
@@ -141,7 +141,3 @@ def _check_features(con, run: store.StoredRun, features: tuple[str, ...]) -> Non
         raise SegkitError(f"{FEATURE_TABLE} now holds features as of {current}, and run {run.run_id} was fitted as "
                           f"of {run.analysis_date}: its customers' features then are no longer stored. Export "
                           "without features, or export the latest run.")
-
-
-def _literal(path: Path) -> str:
-    return str(path).replace("'", "''")

@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 
 from segkit.errors import SegkitError
+from segkit.warehouse import sql_text
 
 # segkit's names for the input's columns: the keys of the var `columns`.
 COLUMN_NAMES = ("customer_id", "order_id", "order_date", "quantity", "unit_price", "line_amount", "product_id",
@@ -40,7 +41,7 @@ def write_frame(transactions: pd.DataFrame, db_path: Path) -> Path:
     partial = path.with_name(path.name + ".partial")
     with duckdb.connect() as con:
         con.register("segkit_frame", frame)
-        con.execute(f"copy segkit_frame to '{_literal(partial)}' (format parquet)")
+        con.execute(f"copy segkit_frame to {sql_text(str(partial))} (format parquet)")
     os.replace(partial, path)
     return path
 
@@ -62,7 +63,3 @@ def frame_vars(path: Path, columns: Mapping[str, str | None] | None,
                               f"{', '.join(COLUMN_NAMES)}, each mapped to a column of the DataFrame or None.")
         dbt_vars["columns"] = {name: columns.get(name) for name in COLUMN_NAMES}
     return dbt_vars
-
-
-def _literal(path: Path) -> str:
-    return str(path).replace("'", "''")

@@ -28,8 +28,9 @@ import duckdb
 from dbt.adapters.duckdb.plugins import BasePlugin
 
 from segkit.errors import SegkitError
-from segkit.excel import cache_workbooks, sql_text
+from segkit.excel import cache_workbooks
 from segkit.file_kinds import HEAD_BYTES, file_kind, kind_by_name, utf16_order
+from segkit.warehouse import sql_text
 
 DELIMITERS = (",", ";", "\t", "|")
 # The longest line read, so a 10 MB description in a column segkit does not use is read, not refused. DuckDB needs

@@ -249,6 +249,11 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def sql_text(value: str) -> str:
+    """A SQL string literal: the value in single quotes, each quote in it doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Whether the table is in the connection's schema (the target's: see `connect`)."""
     if hasattr(con, "table_exists"):  # segkit.engine.SparkConnection
