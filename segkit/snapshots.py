@@ -31,12 +31,13 @@ from segkit.store import StoredRun
 
 @dataclass(frozen=True)
 class Refit:
-    """A refit of the series: the new model's run, and what it changed (None when k changed: a fresh lineage)."""
+    """A refit of the series: the new model's run, with the series' k, and what it changed against the month's
+    scored run, which it continues."""
 
     run_id: str
     chosen_k: int
     segments: tuple[tuple[int, str, int], ...]    # segment id, name, customers
-    summary: RefitSummary | None
+    summary: RefitSummary
 
 
 @dataclass(frozen=True)
@@ -85,15 +86,15 @@ def run_snapshots(settings: Settings, start: date, end: date, dbt_vars: dict[str
                                                     f"{model_run_id}" if model_run_id else f"fitting as of {analysis_date}"))
         run = run_clustering(settings, progress=None, model_run_id=model_run_id)
         model_run_id = run.model_run_id
-        refit = None
+        refitted = None
         if run.kind == "scored" and run.drift is not None and run.drift.refit_advised:
             say(f"{analysis_date}: the segments no longer fit the customers ({run.drift.message}) Refitting with the "
                 f"series' k={run.chosen_k}; `segkit cluster` weighs the evidence for another k.")
             refitted = run_clustering(dataclasses.replace(settings, k=run.chosen_k), progress=None)
             model_run_id = refitted.run_id
-            with engine.connect(settings, read_only=True) as con:
-                refit = Refit(refitted.run_id, refitted.chosen_k, _segments(refitted), summarize_refit(con, refitted))
         with engine.connect(settings, read_only=True) as con:
+            refit = None if refitted is None else Refit(refitted.run_id, refitted.chosen_k, _segments(refitted),
+                                                        summarize_refit(con, refitted))
             migration = (summarize_migration(con, run.previous_run_id, run.run_id, minimum=settings.min_segment_size)
                          if run.previous_run_id else None)
         snapshots.append(Snapshot(analysis_date, run.run_id, run.kind, run.model_run_id, run.chosen_k,
@@ -112,7 +113,7 @@ def series_rows(snapshots: list[Snapshot]) -> list[dict[str, Any]]:
              "moved": s.migration.moved if s.migration else None,
              "customers_in_both": s.migration.customers_in_both if s.migration else None,
              "refit": (f"k={s.refit.chosen_k}, {s.refit.summary.regrouped:,} customers regrouped"
-                       if s.refit and s.refit.summary else f"k={s.refit.chosen_k}, fresh ids" if s.refit else "")}
+                       if s.refit else "")}
             for s in snapshots]
 
 
@@ -138,15 +139,12 @@ def describe(snapshot: Snapshot) -> str:
     if refit is not None:
         lines.append(f"  REFIT (run {refit.run_id}, k={refit.chosen_k}): segments " +
                      ", ".join(f"{i} {n} ({c:,})" for i, n, c in refit.segments))
-        if refit.summary is None:
-            lines.append("    k changed, so segment ids and names start afresh; not counted as moves.")
-        else:
-            changes = "; ".join(f"{c.segment} {c.status}" + (f", centroid moved {c.shift:.2f} sd" if c.shift is not None
-                                                             and c.status == "matched" else "")
-                                for c in refit.summary.changes)
-            lines.append(f"    redefined: {changes}")
-            lines.append(f"    {refit.summary.regrouped:,} of {refit.summary.customers:,} customers regrouped by the "
-                         f"refit ({refit.summary.regrouped_revenue:,.0f} revenue); not counted as moves.")
+        changes = "; ".join(f"{c.segment} {c.status}" + (f", centroid moved {c.shift:.2f} sd" if c.shift is not None
+                                                         and c.status == "matched" else "")
+                            for c in refit.summary.changes)
+        lines.append(f"    redefined: {changes}")
+        lines.append(f"    {refit.summary.regrouped:,} of {refit.summary.customers:,} customers regrouped by the "
+                     f"refit ({refit.summary.regrouped_revenue:,.0f} revenue); not counted as moves.")
     return "\n".join(lines)
 
 
@@ -168,7 +166,7 @@ def to_json_dict(snapshot: Snapshot) -> dict[str, Any]:
         "refit": None if refit is None else {
             "run_id": refit.run_id, "chosen_k": refit.chosen_k,
             "segments": [{"segment_id": i, "name": n, "customers": c} for i, n, c in refit.segments],
-            "summary": _plain(asdict(refit.summary)) if refit.summary is not None else None},
+            "summary": _plain(asdict(refit.summary))},
     }
 
 
