@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from segkit.errors import SegkitError
 from segkit.profile import Profile, is_uri, read_profile
 
@@ -105,6 +107,12 @@ def bundled_project() -> Path:
             return folder
     raise SegkitError(f"segkit's dbt project is missing from its installation in {package}. Reinstall segkit "
                       "(pip install --force-reinstall segkit) and run again.")
+
+
+def bundled_project_vars() -> dict[str, Any]:
+    """The vars of segkit's own dbt project, with their defaults: among them `columns`, segkit's column names
+    mapped to the default input's."""
+    return yaml.safe_load((bundled_project() / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
 
 
 def load_settings(**overrides: Any) -> Settings:

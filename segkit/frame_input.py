@@ -14,12 +14,9 @@ from typing import Any, Mapping
 import duckdb
 import pandas as pd
 
+from segkit.config import bundled_project_vars
 from segkit.errors import SegkitError
 from segkit.warehouse import sql_text
-
-# segkit's names for the input's columns: the keys of the var `columns`.
-COLUMN_NAMES = ("customer_id", "order_id", "order_date", "quantity", "unit_price", "line_amount", "product_id",
-                "product_category")
 
 
 def frame_file(db_path: Path) -> Path:
@@ -57,9 +54,10 @@ def frame_vars(path: Path, columns: Mapping[str, str | None] | None,
                               f"not in vars: vars['{name}'] would replace the DataFrame's.")
     dbt_vars: dict[str, Any] = {**other, "transactions_path": str(path)}
     if columns is not None:
-        unknown = sorted(set(columns) - set(COLUMN_NAMES))
+        names = tuple(bundled_project_vars()["columns"])  # segkit's names for the input's columns
+        unknown = sorted(set(columns) - set(names))
         if unknown:
             raise SegkitError(f"columns has unknown name(s) {', '.join(unknown)}; segkit's names are "
-                              f"{', '.join(COLUMN_NAMES)}, each mapped to a column of the DataFrame or None.")
-        dbt_vars["columns"] = {name: columns.get(name) for name in COLUMN_NAMES}
+                              f"{', '.join(names)}, each mapped to a column of the DataFrame or None.")
+        dbt_vars["columns"] = {name: columns.get(name) for name in names}
     return dbt_vars

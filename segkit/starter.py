@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
-from segkit.config import bundled_project
+from segkit.config import bundled_project, bundled_project_vars
 from segkit.errors import SegkitError
 
 FILES = ("dbt_project.yml", "packages.yml", "profiles.yml", "README.md", ".gitignore")
@@ -56,7 +54,7 @@ def write_starter(folder: Path, transactions_path: str | None = None, transactio
         raise SegkitError(f"{name!r} cannot name the dbt project: use letters, digits and underscores, not starting "
                           "with a digit, and not 'segkit' (the package's own name). Example: --name shop_segments")
     package = bundled_project()
-    package_vars = yaml.safe_load((package / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
+    package_vars = bundled_project_vars()
     mapping = dict(package_vars["columns"])
     unknown = set(columns or {}) - set(mapping)
     if unknown:
