@@ -30,7 +30,7 @@ STYLE = " ".join((
     "svg.chart .grid{stroke:#e4e7eb;stroke-width:1}",
     "svg.chart .tick,svg.chart .axis-label{fill:#52606d}",
     "svg.chart .axis-label{font-weight:600}",
-    "svg.chart .row-label,svg.chart .col-label{fill:#1f2933}",
+    "svg.chart .row-label{fill:#1f2933}",
     "svg.chart .line{fill:none;stroke:#0b5cad;stroke-width:2}",
     "svg.chart .point{fill:#fff;stroke:#0b5cad;stroke-width:2}",
     "svg.chart .point.knee{fill:#f59f00;stroke:#9c5700}",
@@ -40,9 +40,6 @@ STYLE = " ".join((
     "svg.chart .bar.revenue{fill-opacity:.55}",
     "svg.chart .key.customers{fill:#52606d}",
     "svg.chart .key.revenue{fill:#52606d;fill-opacity:.55}",
-    "svg.chart .cell{stroke:#fff}",
-    "svg.chart .cell.suppressed{fill:#eee}",
-    "svg.chart .cell-text{fill:#1f2933;pointer-events:none}",
     "svg.chart .dots{stroke-width:4.5;stroke-linecap:round;stroke-opacity:.7;fill:none}",
     "svg.chart .note{fill:#5f6b7a;font-style:italic}",
 ))
@@ -228,41 +225,6 @@ def sequential_colour(share: float) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def heatmap(row_labels: Sequence[str], col_labels: Sequence[str],
-            cells: Sequence[Sequence[tuple[str, str, str] | None]], *, label: str, cell_width: int = 110,
-            left: int = 190, corner: str = "", suppressed_text: str = "suppressed: small segment") -> Markup:
-    """A grid of coloured cells; each cell is (fill colour, text, tooltip), or None for a suppressed cell.
-
-    A whole row of None is drawn as one grey band carrying suppressed_text.
-    """
-    top, cell_height = 48, 34
-    width = left + cell_width * len(col_labels) + 4
-    height = top + cell_height * len(row_labels) + 4
-    body = [_text(left - 8, 16, corner, "end", "tick")] if corner else []
-    for j, col in enumerate(col_labels):
-        body.append(_wrapped(left + cell_width * (j + 0.5), top - 10, col, cell_width // 7))
-    for i, row in enumerate(row_labels):
-        y = top + i * cell_height
-        body.append(_text(left - 8, y + cell_height / 2 + 4, _clip(row, 28), "end", "row-label"))
-        if cells[i] is None:
-            band = cell_width * len(col_labels) - 2
-            body.append(f'<rect class="cell suppressed" x="{left}" y="{y}" width="{band}" height="{cell_height - 2}"/>')
-            body.append(_text(left + band / 2, y + cell_height / 2 + 4, suppressed_text, "middle", "note"))
-            continue
-        for j, cell in enumerate(cells[i]):
-            x = left + j * cell_width
-            if cell is None:
-                body.append(f'<rect class="cell suppressed" x="{x}" y="{y}" width="{cell_width - 2}" '
-                            f'height="{cell_height - 2}"><title>{escape(suppressed_text)}</title></rect>')
-                body.append(_text(x + cell_width / 2, y + cell_height / 2 + 4, "–", "middle", "cell-text"))
-                continue
-            fill, text, tip = cell
-            body.append(f'<rect class="cell" x="{x}" y="{y}" width="{cell_width - 2}" height="{cell_height - 2}" '
-                        f'fill="{fill}"><title>{escape(tip)}</title></rect>')
-            body.append(_text(x + cell_width / 2, y + cell_height / 2 + 4, text, "middle", "cell-text"))
-    return _svg(width, height, label, body)
-
-
 def scatter(series: Sequence[tuple[str, str, Sequence[tuple[float, float]]]], *, label: str, x_label: str,
             y_label: str, width: int = 640, height: int = 420, x_format: Callable[[float], str] = short_number,
             y_format: Callable[[float], str] = short_number) -> Markup:
@@ -287,21 +249,6 @@ def scatter(series: Sequence[tuple[str, str, Sequence[tuple[float, float]]]], *,
         body.append(f'<circle cx="{_fmt(lx + 5)}" cy="{_fmt(ly - 4)}" r="5" fill="{colour}"/>')
         body.append(_text(lx + 14, ly, name, cls="tick legend"))
     return _svg(width, height + 10 + 18 * ((len(series) + 1) // 2), label, body)
-
-
-def _wrapped(x: float, bottom: float, text: str, length: int) -> str:
-    """A column label on up to two lines ending at `bottom`, clipped beyond that."""
-    words, lines = text.split(), [""]
-    for word in words:
-        if lines[-1] and len(lines[-1]) + 1 + len(word) > length and len(lines) < 2:
-            lines.append(word)
-        else:
-            lines[-1] = f"{lines[-1]} {word}".strip()
-    lines = [_clip(line, length) for line in lines]
-    first_y = bottom - 14 * (len(lines) - 1)
-    spans = "".join(f'<tspan x="{_fmt(x)}" y="{_fmt(first_y + 14 * i)}">{escape(line)}</tspan>'
-                    for i, line in enumerate(lines))
-    return f'<text text-anchor="middle" font-size="{FONT}" class="col-label"><title>{escape(text)}</title>{spans}</text>'
 
 
 def _clip(text: str, length: int) -> str:
