@@ -19,6 +19,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from segkit.cli import cli
 from segkit.config import load_settings
 from segkit.dbt_runner import run_dbt
 from segkit.engine import connect, location, remote_url
-from tests.conftest import ROOT
+from tests.conftest import ROOT, built_once
 from tests.test_spark import assert_same_features
 
 K = 4  # clustered_db's k; the seed is the default on both sides
@@ -233,3 +234,46 @@ def test_a_databricks_target_without_a_cluster_says_what_to_set(tmp_path, monkey
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "Databricks Connect, which needs a cluster" in result.output and "dapi0123" not in result.output
 
+
+def databricks_dbt(folder: Path) -> None:
+    """dbt-databricks in a virtual environment of its own (see the module docstring), at the versions of
+    tests/databricks-constraints.txt."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("PIP_", "PYTHON", "VIRTUAL_ENV"))}
+    env.update(PIP_CONSTRAINT=str(ROOT / "tests" / "databricks-constraints.txt"), PIP_DISABLE_PIP_VERSION_CHECK="1")
+    subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True, timeout=300)
+    installed = subprocess.run([str(folder / "venv" / "bin" / "pip"), "install", "--quiet", "dbt-databricks"],
+                               env=env, capture_output=True, text=True, timeout=1200)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_dbt_databricks_compiles_the_models_offline_with_the_spark_macros_and_delta_tables(tmp_path_factory, tmp_path):
+    dbt = built_once(tmp_path_factory, "dbt_databricks", databricks_dbt) / "venv" / "bin" / "dbt"
+    # A fake profile on a SQL warehouse, whose runtime dbt-databricks does not query (it would for a cluster).
+    (tmp_path / "profiles.yml").write_text(
+        "segkit:\n  target: databricks\n  outputs:\n    databricks:\n      type: databricks\n"
+        "      host: adb-0000000000000000.0.azuredatabricks.net\n      http_path: /sql/1.0/warehouses/0000\n"
+        "      token: dapi-not-a-token\n      catalog: main\n      schema: segkit\n      threads: 1\n")
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("DBT_", "PYTHON", "SEGKIT_"))}
+    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    # Without the cache (its schemas are listed on the warehouse), and without the one model that reads segkit's
+    # latest run from the warehouse while it compiles: every other model compiles with no connection.
+    compiled = subprocess.run(
+        [str(dbt), "compile", "--no-populate-cache", "--exclude", "customer_segments_scored",
+         "--profiles-dir", str(tmp_path), "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert compiled.returncode == 0, compiled.stdout[-3000:]
+    assert "Registered adapter: databricks=1.11.8" in compiled.stdout
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    models = {node["name"]: node for node in manifest["nodes"].values() if node["resource_type"] == "model"}
+    compiled_models = {name for name, node in models.items()
+                       if (tmp_path / "target" / "compiled" / "segkit" / node["original_file_path"]).is_file()}
+    assert compiled_models == set(models) - {"customer_segments_scored"}
+    # Unity Catalog's managed tables are Delta: so are segkit's models and seeds there (Parquet on Spark).
+    assert {node["config"]["file_format"] for node in manifest["nodes"].values()
+            if node["resource_type"] in ("model", "seed")} == {"delta"}
+    # dbt-databricks falls back to segkit's spark__ macros: Java date patterns, Spark's line numbering.
+    staging = (tmp_path / "target" / "compiled" / "segkit" / models["stg_raw__lines"]["original_file_path"]).read_text()
+    assert 'to_timestamp(nullif(trim(cast(`InvoiceDate` as string)), \'\'), "yyyy-M-d H:m:s")' in staging
+    assert "row_number() over (order by monotonically_increasing_id())" in staging
+    assert "`main`.`raw`.`transactions`" in staging
