@@ -7,12 +7,12 @@ the part of DuckDB's Python API that segkit uses: ``execute(sql, parameters)`` r
 DuckDB it is DuckDB's own connection. On Spark it is `SparkConnection`, which runs the same SQL in a
 SparkSession configured from the profile's ``server_side_parameters`` (the warehouse folder and metastore dbt
 uses), rewriting the few DuckDB-only forms segkit writes (listed in `_REWRITES` and `_STATEMENTS`). The session is
-a local one, or a Spark Connect client: of the server in ``spark.remote``, or of a Databricks cluster through
-Databricks Connect for a ``type: databricks`` target. Only
+a local one, or a Spark Connect client (segkit.spark_connect): of the server in ``spark.remote``, or of a Databricks
+cluster through Databricks Connect for a ``type: databricks`` target. Only
 aggregates, the seeded fit sample and small result tables cross between Spark and Python; every per-customer
 step stays in Spark SQL.
 
-All engine-specific code of segkit lives in this module.
+All engine-specific code of segkit lives in this module (what only Spark Connect needs, in segkit.spark_connect).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from segkit import warehouse
+from segkit import spark_connect, warehouse
 from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
 
 SPARK_INSTALL_HINT = "Install the Spark extra: pip install -e '.[spark]' (it needs Java 17)."
@@ -49,10 +49,10 @@ def location(settings) -> dict[str, str | None]:
     profile = settings.profile
     if profile.engine not in SPARK_TYPES:
         return {"db_path": str(settings.db_path)}
-    remote = remote_url(profile.output)
+    remote = spark_connect.remote_url(profile.output)
     if remote is not None:
         return {"engine": profile.engine, "target": profile.target, "schema": profile.schema,
-                "remote": remote.split(";")[0].rstrip("/")}
+                "remote": spark_connect.server(remote)}
     folder = (profile.output.get("server_side_parameters") or {}).get("spark.sql.warehouse.dir")
     if folder and ":" not in folder and not Path(folder).is_absolute():
         folder = str(Path(settings.project_dir) / folder)  # Spark starts in the repository root, as dbt does
@@ -182,24 +182,24 @@ class SparkConnection:
     @classmethod
     def open(cls, output: Mapping[str, Any], root: Path, target: str = "spark") -> "SparkConnection":
         """A session with the profile's settings, in the profile's schema (dbt must have built it): a local one, or a
-        Spark Connect client of the target's server (`remote_url`)."""
+        Spark Connect client of the target's server (segkit.spark_connect)."""
         databricks = output.get("type") == "databricks"
         if not databricks and output.get("method", "session") != "session":
             raise SegkitError(f"segkit reaches Spark with method: session (local, or Spark Connect with "
                               f"spark.remote); the target uses method: {output.get('method')}. Add a session "
                               "target to profiles.yml (see 'Running on Spark' in the README).")
-        try:
-            from pyspark.sql import SparkSession
-        except ImportError:
-            raise SegkitError(f"The Spark target needs pyspark. {SPARK_INSTALL_HINT}") from None
-        remote = remote_url(output)
-        if remote is not None:
-            return cls._open_remote(remote, output, target)
-        if databricks:
+        remote = spark_connect.remote_url(output)
+        if databricks and remote is None:
             raise SegkitError("segkit reaches Databricks through Databricks Connect, which needs a cluster and a "
                               "token: give the target a cluster's http_path (sql/protocolv1/o/<workspace id>/<cluster "
                               "id>) or cluster_id, and token: (a SQL warehouse serves dbt only), or set SPARK_REMOTE "
                               "to a Spark Connect URL (see 'Databricks' in the README).")
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:
+            raise SegkitError(f"The Spark target needs pyspark. {SPARK_INSTALL_HINT}") from None
+        if remote is not None:
+            return cls._open_remote(remote, output, target)
         builder = SparkSession.builder.enableHiveSupport()
         for key, value in (output.get("server_side_parameters") or {}).items():
             builder = builder.config(str(key), str(value))
@@ -219,20 +219,7 @@ class SparkConnection:
 
     @classmethod
     def _open_remote(cls, url: str, output: Mapping[str, Any], target: str) -> "SparkConnection":
-        """A Spark Connect session of its own on the server at url (no JVM here, so no sparkContext): only runtime SQL
-        options can be set, and segkit.profile has refused a target that sets others."""
-        from pyspark.sql import SparkSession
-
-        options = {str(key): str(value) for key, value in (output.get("server_side_parameters") or {}).items()
-                   if key != "spark.remote"}
-        options["spark.sql.ansi.enabled"] = "false"  # as dbt-spark sets it
-        environment = {name: os.environ.get(name) for name in _CONNECT_ENVIRONMENT}
-        try:
-            # create(), not getOrCreate(): a session of segkit's own, never one dbt left open in this process.
-            session = SparkSession.builder.remote(url).config(map=options).create()
-        except Exception as error:
-            _restore(environment)
-            raise SegkitError(_remote_advice(url, error)) from None
+        session, environment = spark_connect.open_session(url, output)
         databricks = output.get("type") == "databricks"
         connection = cls(session, output["schema"], "delta" if databricks else "parquet", environment)
         return connection._use_schema(url, output, target)
@@ -246,7 +233,7 @@ class SparkConnection:
             exists = self.session.catalog.databaseExists(schema)  # the first use of the metastore (or the server)
         except Exception as error:
             # before close: a local session's error text comes from the JVM
-            advice = _remote_advice(url, error) if url else _spark_start_advice(error)
+            advice = spark_connect.advice(url, error) if url else _spark_start_advice(error)
             self.close()
             raise SegkitError(advice, exit_code=1 if url else EXIT_DATABASE_LOCKED) from None
         if not exists:
@@ -260,8 +247,7 @@ class SparkConnection:
         """Stop the session: a Spark Connect session is released on its server; a local one ends its JVM, so that
         the Derby metastore is free for dbt's next session."""
         if self._environment is not None:
-            self.session.stop()
-            _restore(self._environment)  # else a later local session in this process would be taken for Connect
+            spark_connect.stop(self.session, self._environment)
             return
         from pyspark import SparkContext
         from pyspark.sql import SparkSession
@@ -314,46 +300,6 @@ class SparkConnection:
 
     def table_exists(self, name: str) -> bool:
         return bool(self.session.catalog.tableExists(name))
-
-
-def remote_url(output: Mapping[str, Any]) -> str | None:
-    """The Spark Connect server a Spark target reaches, None for a local session: a spark target's spark.remote; for
-    a databricks target, its cluster through Databricks Connect (SPARK_REMOTE, Databricks Connect's own variable, wins
-    when set), None when the target names no cluster or no token."""
-    if output.get("type") != "databricks":
-        remote = (output.get("server_side_parameters") or {}).get("spark.remote")
-        return str(remote) if remote else None
-    if os.environ.get("SPARK_REMOTE"):
-        return os.environ["SPARK_REMOTE"]
-    host = re.sub(r"^https?://", "", str(output.get("host") or "")).strip("/")
-    path = _DATABRICKS_CLUSTER_PATH.match(str(output.get("http_path") or ""))
-    cluster = output.get("cluster_id") or (path.group(1) if path else None)
-    if not (host and cluster and output.get("token")):
-        return None
-    # Databricks Connect's connection string (a Spark Connect URL; the token makes it TLS).
-    return f"sc://{host}:443/;token={output['token']};x-databricks-cluster-id={cluster}"
-
-
-# A cluster's http_path (sql/protocolv1/o/<workspace id>/<cluster id>); a SQL warehouse's has no Spark Connect.
-_DATABRICKS_CLUSTER_PATH = re.compile(r"^/?sql/protocolv1/o/[^/]+/([^/]+)/?$")
-# What pyspark sets in the environment when it opens a Spark Connect session (pyspark.sql.session).
-_CONNECT_ENVIRONMENT = ("SPARK_CONNECT_MODE_ENABLED",)
-
-
-def _restore(environment: Mapping[str, str | None]) -> None:
-    for name, value in environment.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-
-
-def _remote_advice(url: str, error: Exception) -> str:
-    server = url.split(";")[0].rstrip("/")  # the URL's parameters may hold a token
-    text = str(error).strip()
-    return (f"segkit could not use the Spark Connect server {server}: check that it is running and that the target "
-            "names it (spark.remote, which the shipped profiles.yml takes from SEGKIT_SPARK_REMOTE; on Databricks, "
-            f"host, cluster and token). Spark said: {text.splitlines()[0] if text else type(error).__name__}")
 
 
 def _backtick_identifier(match: re.Match) -> str:

@@ -30,7 +30,8 @@ from click.testing import CliRunner
 from segkit.cli import cli
 from segkit.config import load_settings
 from segkit.dbt_runner import run_dbt
-from segkit.engine import connect, location, remote_url
+from segkit.engine import connect, location
+from segkit.spark_connect import remote_url
 from tests.conftest import ROOT, built_once
 from tests.test_spark import assert_same_features
 
@@ -203,6 +204,22 @@ def test_a_connect_target_with_options_only_a_starting_jvm_takes_gets_one_clear_
     assert ("cannot take spark.driver.memory, spark.sql.warehouse.dir, spark.hadoop.javax.jdo.option.ConnectionURL. "
             "Set them where the server starts") in result.output
     assert "spark.sql.shuffle.partitions" not in result.output  # a runtime option is a Connect session's to set
+
+
+@pytest.mark.spark
+def test_a_connect_server_that_does_not_answer_is_said_in_seconds_without_the_token(tmp_path):
+    # pyspark alone would retry for 10 minutes or more before giving up.
+    spark_connect_profile(tmp_path, "")
+    profiles = tmp_path / "profiles.yml"
+    profiles.write_text(profiles.read_text().replace("sc://spark.example.internal:15002",
+                                                     f"sc://127.0.0.1:{free_port()}/;token=not-to-be-shown"))
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["cluster", "--profiles-dir", str(tmp_path)])
+    assert time.monotonic() - started < 120
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "could not use the Spark Connect server sc://127.0.0.1:" in result.output
+    assert "not-to-be-shown" not in result.output
+    assert "SPARK_CONNECT_MODE_ENABLED" not in os.environ
 
 
 def test_the_shipped_connect_target_takes_its_server_from_an_environment_variable(monkeypatch):
