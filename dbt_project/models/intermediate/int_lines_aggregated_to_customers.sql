@@ -4,28 +4,35 @@
     return_without_purchase rule, and the sums and distinct counts behind the features. -#}
 {%- set analysis_date = var('analysis_date') -%}
 {%- set group_columns = ['customer_key', 'product_hash', 'is_return', 'rejection_reason', 'is_in_window'] -%}
-
-with lines as (
-    select * from {{ ref('int_lines_keyed') }}
-),
-
--- Passed the checks and dated before the analysis date. The default analysis date follows the last line that
--- passed, so only a set analysis_date leaves lines out here (int_analysis_date_resolved).
-lines_in_window as (
-    select
-        *,
-        rejection_reason is null
-        {%- if analysis_date %} and order_date < cast({{ sql_string(analysis_date) }} as date){% endif %}
-            as is_in_window
-    from lines
-),
+{#- The lines, with is_in_window: passed the checks and dated before the analysis date. The default analysis date
+    follows the last line that passed, so only a set analysis_date leaves lines out here (int_analysis_date_resolved).
+    Read where they are used, not through an import CTE: DuckDB materialises a CTE that several queries read, a copy
+    of every line that cost more than the rest of the model (bench/README.md). -#}
+{%- set lines_in_window -%}
+    (
+        select
+            *,
+            rejection_reason is null
+            {%- if analysis_date %} and order_date < cast({{ sql_string(analysis_date) }} as date){% endif %}
+                as is_in_window
+        from {{ ref('int_lines_keyed') }}
+    )
+{%- endset -%}
+{%- set incomplete_lines -%}
+    count(case
+        when lines.rejection_reason is null
+            and (lines.customer_key is null or lines.order_hash is null or lines.order_date is null
+                or lines.line_amount is null)
+        then 1
+    end)
+{%- endset -%}
 
 -- Duplicates are found without an aggregate over every fingerprint. Exact copies share every column, so they meet
 -- in the groups that distinct products needs anyway: a group whose smallest fingerprint is its largest is n copies
 -- of one line, a group of two different fingerprints holds none, and only groups of three or more lines with two or
 -- more fingerprints (a few percent of the lines) are counted fingerprint by fingerprint. unparseable and
 -- missing_customer_id are checked before duplicate: their copies keep the reason, and are counted apart.
-line_groups as (
+with line_groups as (
     select
         {{ group_columns | join(', ') }},
         count(*) as line_count,
@@ -33,12 +40,8 @@ line_groups as (
         max(line_fingerprint) as last_fingerprint,
         sum(abs(line_amount)) as amount_total,
         min(abs(line_amount)) as one_amount,
-        count(case
-            when rejection_reason is null
-                and (customer_key is null or order_hash is null or order_date is null or line_amount is null)
-            then 1
-        end) as incomplete_lines
-    from lines_in_window
+        {{ incomplete_lines }} as incomplete_lines
+    from {{ lines_in_window }} as lines
     where rejection_reason is null or rejection_reason not in ('unparseable', 'missing_customer_id')
     group by {{ group_columns | join(', ') }}
 ),
@@ -54,8 +57,10 @@ fingerprints_of_mixed_groups as (
         {%- for column in group_columns %}
         lines.{{ column }},
         {%- endfor %}
+        count(*) as line_count,
+        {{ incomplete_lines }} as incomplete_lines,
         min(abs(lines.line_amount)) as line_amount
-    from lines_in_window as lines
+    from {{ lines_in_window }} as lines
     inner join mixed_groups
         on {% for column in group_columns -%}
         lines.{{ column }} is not distinct from mixed_groups.{{ column }}{{ ' and ' if not loop.last }}
@@ -63,45 +68,32 @@ fingerprints_of_mixed_groups as (
     group by {% for column in group_columns %}lines.{{ column }}, {% endfor %}lines.line_fingerprint
 ),
 
-mixed_groups_kept as (
+-- Per group, the lines kept (the first copy of each line) and their value, returns as a positive amount.
+groups_kept as (
     select
         {{ group_columns | join(', ') }},
+        line_count,
+        incomplete_lines,
+        case when first_fingerprint = last_fingerprint then 1 else line_count end as kept_lines,
+        case when first_fingerprint = last_fingerprint then one_amount else amount_total end as kept_total
+    from line_groups
+    where line_count < 3 or first_fingerprint = last_fingerprint
+    union all
+    select
+        {{ group_columns | join(', ') }},
+        sum(line_count) as line_count,
+        sum(incomplete_lines) as incomplete_lines,
         count(*) as kept_lines,
         sum(line_amount) as kept_total
     from fingerprints_of_mixed_groups
     group by {{ group_columns | join(', ') }}
 ),
 
--- Per group, the lines kept (the first copy of each line) and their value, returns as a positive amount.
-groups_kept as (
-    select
-        {%- for column in group_columns %}
-        line_groups.{{ column }},
-        {%- endfor %}
-        line_groups.line_count,
-        line_groups.incomplete_lines,
-        case
-            when line_groups.first_fingerprint = line_groups.last_fingerprint then 1
-            when line_groups.line_count = 2 then 2
-            else mixed_groups_kept.kept_lines
-        end as kept_lines,
-        case
-            when line_groups.first_fingerprint = line_groups.last_fingerprint then line_groups.one_amount
-            when line_groups.line_count = 2 then line_groups.amount_total
-            else mixed_groups_kept.kept_total
-        end as kept_total
-    from line_groups
-    left join mixed_groups_kept
-        on {% for column in group_columns -%}
-        line_groups.{{ column }} is not distinct from mixed_groups_kept.{{ column }}{{ ' and ' if not loop.last }}
-        {%- endfor %}
-),
-
 -- Copies share their order and date, so orders and order days need no deduplication: one aggregate of the lines
 -- that passed gives both distinct counts and the dates.
 orders as (
     select customer_key, order_hash, order_date, is_return, is_in_window
-    from lines_in_window
+    from {{ lines_in_window }} as lines
     where rejection_reason is null
     group by customer_key, order_hash, order_date, is_return, is_in_window
 ),
@@ -118,54 +110,55 @@ orders_by_customer as (
     group by customer_key
 ),
 
-passed_by_customer as (
+groups_by_customer as (
     select
         customer_key,
+        rejection_reason,
         sum(kept_lines) as line_count,
+        sum(line_count - kept_lines) as copies,
         sum(case when is_in_window then kept_lines else 0 end) as lines_in_window,
         sum(incomplete_lines) as incomplete_lines,
         sum(case when is_in_window and not is_return then kept_total end) as monetary_total,
         count(case when is_in_window and not is_return then product_hash end) as distinct_products,
         sum(case when is_in_window and is_return then kept_total end) as returns_total
     from groups_kept
-    where rejection_reason is null
-    group by customer_key
+    group by customer_key, rejection_reason
 ),
 
 rejected_by_customer as (
-    select customer_key, rejection_reason, sum(kept_lines) as line_count
-    from groups_kept
+    select customer_key, rejection_reason, line_count
+    from groups_by_customer
     where rejection_reason is not null
-    group by customer_key, rejection_reason
     union all
-    select customer_key, 'duplicate' as rejection_reason, sum(line_count - kept_lines) as line_count
-    from groups_kept
+    select customer_key, 'duplicate' as rejection_reason, sum(copies) as line_count
+    from groups_by_customer
     group by customer_key
-    having sum(line_count - kept_lines) > 0
+    having sum(copies) > 0
     union all
     select customer_key, rejection_reason, count(*) as line_count
-    from lines
+    from {{ ref('int_lines_keyed') }}
     where rejection_reason in ('unparseable', 'missing_customer_id')
     group by customer_key, rejection_reason
 ),
 
 lines_by_customer as (
     select
-        passed_by_customer.customer_key,
-        cast(null as {{ dbt.type_string() }}) as rejection_reason,
-        passed_by_customer.line_count,
-        passed_by_customer.lines_in_window,
-        passed_by_customer.incomplete_lines,
+        passed.customer_key,
+        passed.rejection_reason,
+        passed.line_count,
+        passed.lines_in_window,
+        passed.incomplete_lines,
         orders_by_customer.last_line_date,
         orders_by_customer.first_purchase_date,
         orders_by_customer.last_purchase_date,
         orders_by_customer.orders,
         orders_by_customer.order_days,
-        passed_by_customer.monetary_total,
-        passed_by_customer.distinct_products,
-        passed_by_customer.returns_total
-    from passed_by_customer
-    left join orders_by_customer on passed_by_customer.customer_key = orders_by_customer.customer_key
+        passed.monetary_total,
+        passed.distinct_products,
+        passed.returns_total
+    from groups_by_customer as passed
+    left join orders_by_customer on passed.customer_key = orders_by_customer.customer_key
+    where passed.rejection_reason is null
     union all
     select
         customer_key,
@@ -187,7 +180,7 @@ lines_by_customer as (
 -- Each customer's id once per key; two ids sharing a key would give two rows, which customer_keys_are_unique finds.
 customer_ids as (
     select customer_key, customer_id
-    from lines
+    from {{ ref('int_lines_keyed') }}
     where customer_key is not null
     group by customer_key, customer_id
 ),
