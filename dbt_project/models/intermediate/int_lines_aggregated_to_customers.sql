@@ -4,20 +4,6 @@
     return_without_purchase rule, and the sums and distinct counts behind the features. -#}
 {%- set analysis_date = var('analysis_date') -%}
 {%- set group_columns = ['customer_key', 'product_hash', 'is_return', 'rejection_reason', 'is_in_window'] -%}
-{#- The lines, with is_in_window: passed the checks and dated before the analysis date. The default analysis date
-    follows the last line that passed, so only a set analysis_date leaves lines out here (int_analysis_date_resolved).
-    Read where they are used, not through an import CTE: DuckDB materialises a CTE that several queries read, a copy
-    of every line that cost more than the rest of the model (bench/README.md). -#}
-{%- set lines_in_window -%}
-    (
-        select
-            *,
-            rejection_reason is null
-            {%- if analysis_date %} and order_date < cast({{ sql_string(analysis_date) }} as date){% endif %}
-                as is_in_window
-        from {{ ref('int_lines_keyed') }}
-    )
-{%- endset -%}
 {%- set incomplete_lines -%}
     count(case
         when lines.rejection_reason is null
@@ -27,12 +13,25 @@
     end)
 {%- endset -%}
 
+-- The input is read once, here: the narrow lines are computed once and kept in memory for the queries below, which
+-- costs less than writing them to a table (bench/README.md). is_in_window: passed the checks and dated before the
+-- analysis date. The default analysis date follows the last line that passed, so only a set analysis_date leaves
+-- lines out here (int_analysis_date_resolved).
+with lines as {{ materialized_cte() }} (
+    select
+        *,
+        rejection_reason is null
+        {%- if analysis_date %} and order_date < cast({{ sql_string(analysis_date) }} as date){% endif %}
+            as is_in_window
+    from {{ ref('int_lines_keyed') }}
+),
+
 -- Duplicates are found without an aggregate over every fingerprint. Exact copies share every column, so they meet
 -- in the groups that distinct products needs anyway: a group whose smallest fingerprint is its largest is n copies
 -- of one line, a group of two different fingerprints holds none, and only groups of three or more lines with two or
 -- more fingerprints (a few percent of the lines) are counted fingerprint by fingerprint. unparseable and
 -- missing_customer_id are checked before duplicate: their copies keep the reason, and are counted apart.
-with line_groups as (
+line_groups as (
     select
         {{ group_columns | join(', ') }},
         count(*) as line_count,
@@ -41,7 +40,7 @@ with line_groups as (
         sum(abs(line_amount)) as amount_total,
         min(abs(line_amount)) as one_amount,
         {{ incomplete_lines }} as incomplete_lines
-    from {{ lines_in_window }} as lines
+    from lines
     where rejection_reason is null or rejection_reason not in ('unparseable', 'missing_customer_id')
     group by {{ group_columns | join(', ') }}
 ),
@@ -60,7 +59,7 @@ fingerprints_of_mixed_groups as (
         count(*) as line_count,
         {{ incomplete_lines }} as incomplete_lines,
         min(abs(lines.line_amount)) as line_amount
-    from {{ lines_in_window }} as lines
+    from lines
     inner join mixed_groups
         on {% for column in group_columns -%}
         lines.{{ column }} is not distinct from mixed_groups.{{ column }}{{ ' and ' if not loop.last }}
@@ -93,7 +92,7 @@ groups_kept as (
 -- that passed gives both distinct counts and the dates.
 orders as (
     select customer_key, order_hash, order_date, is_return, is_in_window
-    from {{ lines_in_window }} as lines
+    from lines
     where rejection_reason is null
     group by customer_key, order_hash, order_date, is_return, is_in_window
 ),
@@ -136,7 +135,7 @@ rejected_by_customer as (
     having sum(copies) > 0
     union all
     select customer_key, rejection_reason, count(*) as line_count
-    from {{ ref('int_lines_keyed') }}
+    from lines
     where rejection_reason in ('unparseable', 'missing_customer_id')
     group by customer_key, rejection_reason
 ),
@@ -180,7 +179,7 @@ lines_by_customer as (
 -- Each customer's id once per key; two ids sharing a key would give two rows, which customer_keys_are_unique finds.
 customer_ids as (
     select customer_key, customer_id
-    from {{ ref('int_lines_keyed') }}
+    from lines
     where customer_key is not null
     group by customer_key, customer_id
 ),
