@@ -1,5 +1,5 @@
-{#- Every line, narrow: what counting lines per customer needs, read once from the input and written once, so that
-    no later model computes the line columns again. Orders, products and customers are reduced to 64-bit hash keys:
+{#- Every line, narrow: what counting lines per customer needs, computed once per build (in memory, by
+    int_lines_aggregated_to_customers). Orders, products and customers are reduced to 64-bit hash keys:
     grouping by one narrow number instead of text took a third off the time at 10 and 100 million lines
     (bench/README.md); customer_keys_are_unique guards against two customers sharing a key. -#}
 with lines as (
