@@ -134,10 +134,8 @@ def test_report_is_rendered_from_spark_without_customer_ids(spark_run):
     assert not ids & set(re.findall(r"\b\d{5}\b", html))
 
 
-def test_spark_and_duckdb_give_the_same_features_and_segments(spark_run, duckdb_run):
-    _, spark_summary, _, spark, _ = spark_run
-    duck_summary, duck = duckdb_run
-    features_spark, features_duck = spark["features"], duck["features"]
+def assert_same_features(features_duck: pd.DataFrame, features_spark: pd.DataFrame) -> None:
+    """Every customer's every feature of customer_rfm (ordered by customer_id) alike on both engines, within TOLERANCE."""
     assert features_spark["customer_id"].tolist() == features_duck["customer_id"].tolist()
     for column in features_duck.columns.drop("customer_id"):
         left, right = features_duck[column], features_spark[column]
@@ -147,6 +145,12 @@ def test_spark_and_duckdb_give_the_same_features_and_segments(spark_run, duckdb_
             assert not gap > TOLERANCE.get(column, 0.0), (column, gap)
         else:
             assert left.astype(str).tolist() == right.astype(str).tolist(), column
+
+
+def test_spark_and_duckdb_give_the_same_features_and_segments(spark_run, duckdb_run):
+    _, spark_summary, _, spark, _ = spark_run
+    duck_summary, duck = duckdb_run
+    assert_same_features(duck["features"], spark["features"])
     assert dict(spark["quality"].itertuples(index=False)) == dict(duck["quality"].itertuples(index=False))
     # The same hash-drawn fit sample on both engines, so the same model and the same segments.
     sizes = [(s["segment_id"], s["name"], s["customers"]) for s in spark_summary["segments"]]
