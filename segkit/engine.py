@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
@@ -31,6 +32,7 @@ import pandas as pd
 
 from segkit import spark_connect, warehouse
 from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
+from segkit.profile import read_profile
 
 SPARK_INSTALL_HINT = "Install the Spark extra: pip install -e '.[spark]' (it needs Java 17)."
 # The dbt target types segkit reaches with a Spark session: dbt-spark's, and dbt-databricks' (Databricks Connect).
@@ -49,14 +51,41 @@ def location(settings) -> dict[str, str | None]:
     profile = settings.profile
     if profile.engine not in SPARK_TYPES:
         return {"db_path": str(settings.db_path)}
-    remote = spark_connect.remote_url(profile.output)
+    output = session_target(settings)
+    remote = spark_connect.remote_url(output)
     if remote is not None:
         return {"engine": profile.engine, "target": profile.target, "schema": profile.schema,
                 "remote": spark_connect.server(remote)}
-    folder = (profile.output.get("server_side_parameters") or {}).get("spark.sql.warehouse.dir")
+    folder = (output.get("server_side_parameters") or {}).get("spark.sql.warehouse.dir")
     if folder and ":" not in folder and not Path(folder).is_absolute():
         folder = str(Path(settings.project_dir) / folder)  # Spark starts in the repository root, as dbt does
     return {"engine": "spark", "target": profile.target, "schema": profile.schema, "warehouse": folder}
+
+
+def session_target(settings) -> Mapping[str, Any]:
+    """The dbt target segkit's Spark session opens: the settings' own (method: session), or for a Thrift Server
+    target (method: thrift) the session target it names in ``segkit_session_target``, on the same metastore."""
+    profile = settings.profile
+    output = profile.output
+    method = output.get("method", "session")
+    if method == "session":
+        return output
+    companion = output.get("segkit_session_target")
+    if method != "thrift" or not companion:
+        raise SegkitError(
+            f"The target {profile.target!r} uses method: {method}, and segkit reaches Spark with a session (method: "
+            "session: local, a cluster, or Spark Connect with spark.remote). For a Thrift Server, name a session "
+            "target on the same metastore and warehouse in the target, e.g. segkit_session_target: spark_cluster "
+            "(see 'Thrift' under 'Running on a Spark cluster' in the README).")
+    session = read_profile(Path(settings.project_dir), profile.profiles_dir, target=str(companion))
+    if session.engine != "spark" or session.output.get("method", "session") != "session":
+        raise SegkitError(f"segkit_session_target of the target {profile.target!r} names {companion!r}, which is "
+                          "not a Spark target with method: session. Point it at one (see 'Thrift' under 'Running on "
+                          "a Spark cluster' in the README).")
+    if session.schema != profile.schema:
+        raise SegkitError(f"The target {profile.target!r} builds in the schema {profile.schema!r}, but its "
+                          f"segkit_session_target {companion!r} reads {session.schema!r}. Give both the same schema.")
+    return session.output
 
 
 # The Spark session a command keeps open across its steps (see `session`); DuckDB files are reopened per step.
@@ -78,7 +107,7 @@ def connect(settings, read_only: bool = False) -> Iterator[Any]:
     if shared is not None:
         yield shared
         return
-    con = SparkConnection.open(profile.output, Path(settings.project_dir), profile.target)
+    con = SparkConnection.open(session_target(settings), Path(settings.project_dir), profile.target)
     try:
         yield con
     finally:
@@ -201,7 +230,11 @@ class SparkConnection:
         if remote is not None:
             return cls._open_remote(remote, output, target)
         builder = SparkSession.builder.enableHiveSupport()
-        for key, value in (output.get("server_side_parameters") or {}).items():
+        parameters = output.get("server_side_parameters") or {}
+        if not str(parameters.get("spark.master", "local")).startswith("local") and "PYSPARK_PYTHON" not in os.environ:
+            # A cluster's executors start the Python the driver names (the profile may name another).
+            builder = builder.config("spark.pyspark.python", sys.executable)
+        for key, value in parameters.items():
             builder = builder.config(str(key), str(value))
         builder = builder.config("spark.sql.ansi.enabled", "false")  # as dbt-spark sets it
         builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "false")  # pyarrow is optional
@@ -211,7 +244,7 @@ class SparkConnection:
         try:
             session = builder.getOrCreate()
         except Exception as error:  # the JVM's own error: Java missing, or the metastore held by another process
-            raise SegkitError(_spark_start_advice(error), exit_code=EXIT_DATABASE_LOCKED) from None
+            raise SegkitError(_spark_start_advice(error, parameters), exit_code=EXIT_DATABASE_LOCKED) from None
         finally:
             os.chdir(here)
         session.sparkContext.setLogLevel("ERROR")
@@ -233,7 +266,8 @@ class SparkConnection:
             exists = self.session.catalog.databaseExists(schema)  # the first use of the metastore (or the server)
         except Exception as error:
             # before close: a local session's error text comes from the JVM
-            advice = spark_connect.advice(url, error) if url else _spark_start_advice(error)
+            advice = (spark_connect.advice(url, error) if url
+                      else _spark_start_advice(error, output.get("server_side_parameters") or {}))
             self.close()
             raise SegkitError(advice, exit_code=1 if url else EXIT_DATABASE_LOCKED) from None
         if not exists:
@@ -308,11 +342,15 @@ def _backtick_identifier(match: re.Match) -> str:
     return "`" + match.group(2).replace('""', '"').replace("`", "``") + "`"
 
 
-def _spark_start_advice(error: Exception) -> str:
+def _spark_start_advice(error: Exception, parameters: Mapping[str, Any]) -> str:
     text = str(error)
     if "Java gateway" in text or "JAVA_HOME" in text:
         return (f"Spark could not start: Java is missing ({text.splitlines()[0]}). Install Java 17, e.g. "
                 f"apt-get install openjdk-17-jre-headless. {SPARK_INSTALL_HINT}")
+    if parameters.get("spark.hadoop.hive.metastore.uris"):
+        return (f"Spark could not reach the metastore service at {parameters['spark.hadoop.hive.metastore.uris']}: "
+                "start it, or point spark.hadoop.hive.metastore.uris in the target at it (see 'A shared metastore' "
+                f"in the README). Spark said: {text.splitlines()[0] if text else type(error).__name__}")
     return ("Spark could not start its session. The local metastore (Derby, under .spark/) allows one process "
             "at a time: wait for a running `dbt --target spark` or segkit command to finish and run again. "
             f"Spark said: {text.splitlines()[0] if text else type(error).__name__}")

@@ -32,6 +32,12 @@ K = 6
 TOLERANCE = {"avg_order_value": 0.01 + 1e-9, "return_rate": 1e-9}
 
 NO_DATA_TESTS = ("build", "--exclude", "test_type:data")
+# The tables every route is compared with DuckDB on (assert_same_features_and_segments).
+COMPARED = {
+    "features": "select * from customer_rfm order by customer_id",
+    "quality": "select reason, row_count from data_quality_summary",
+    "segments": "select * from customer_segments order by customer_id",
+}
 
 SEGMENT_REVENUE_SQL = """
     select segment_name, count(*) as customers, sum(r.monetary_total) as revenue,
@@ -56,9 +62,7 @@ def spark_run(tmp_path_factory):
                          (*NO_DATA_TESTS, "--select", "customer_segments_scored"))
         with connect(load_settings(target="spark"), read_only=True) as con:
             tables = {
-                "features": con.execute("select * from customer_rfm order by customer_id").df(),
-                "quality": con.execute("select reason, row_count from data_quality_summary").df(),
-                "segments": con.execute("select * from customer_segments order by customer_id").df(),
+                **{name: con.execute(sql).df() for name, sql in COMPARED.items()},
                 "scored": con.execute("select * from customer_segments_scored order by customer_id").df(),
                 "revenue": con.execute(SEGMENT_REVENUE_SQL).df(),
                 "history": con.execute("select run_id, count(*) as customers from segment_assignment_history "
@@ -77,11 +81,7 @@ def duckdb_run(demo_db, tmp_path_factory):
         result = CliRunner().invoke(cli, ["cluster", "--k", str(K), "--json", "--no-report"])
         assert result.exit_code == 0, result.output
         with connect(load_settings()) as con:
-            return json.loads(result.stdout), {
-                "features": con.execute("select * from customer_rfm order by customer_id").df(),
-                "quality": con.execute("select reason, row_count from data_quality_summary").df(),
-                "segments": con.execute("select * from customer_segments order by customer_id").df(),
-            }
+            return json.loads(result.stdout), {name: con.execute(sql).df() for name, sql in COMPARED.items()}
 
 
 def test_dbt_build_on_spark_builds_every_model_and_passes_every_unit_test(spark_run):
@@ -149,7 +149,12 @@ def assert_same_features(features_duck: pd.DataFrame, features_spark: pd.DataFra
 
 def test_spark_and_duckdb_give_the_same_features_and_segments(spark_run, duckdb_run):
     _, spark_summary, _, spark, _ = spark_run
-    duck_summary, duck = duckdb_run
+    assert_same_features_and_segments(spark_summary, spark, *duckdb_run)
+
+
+def assert_same_features_and_segments(spark_summary: dict, spark: dict, duck_summary: dict, duck: dict) -> None:
+    """A Spark route's `segkit cluster --json` summary and COMPARED tables are DuckDB's (`duckdb_run`): every
+    feature within TOLERANCE, the same data-quality counts, segments, and each customer's segment."""
     assert_same_features(duck["features"], spark["features"])
     assert dict(spark["quality"].itertuples(index=False)) == dict(duck["quality"].itertuples(index=False))
     # The same hash-drawn fit sample on both engines, so the same model and the same segments.
