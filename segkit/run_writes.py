@@ -111,10 +111,11 @@ def _prepare_spark_table(con, table: str, definition: str) -> str:
     """
     if table == COMMIT_TABLE:
         if not con.table_exists(table):
-            con.execute(f"create table {table} ({definition}) using parquet")
+            con.execute(f"create table {table} ({definition}) using {con.table_format}")
         return table
     stored = f"{runs_schema(con)}.{table}"
-    create = f"create table {stored} ({definition}) using parquet partitioned by ({RUN_KEYS.get(table, 'run_id')})"
+    create = (f"create table {stored} ({definition}) using {con.table_format} "
+              f"partitioned by ({RUN_KEYS.get(table, 'run_id')})")
     if con.table_exists(table) and not con.execute(f"show views like {sql_text(table)}").fetchall():
         con.execute(f"create database if not exists {runs_schema(con)}")
         con.execute(f"drop table if exists {stored}")
