@@ -16,6 +16,7 @@ from segkit.dbt_runner import run_dbt
 from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
 from segkit.config import load_settings
 from segkit.engine import column_types
+from segkit.engine import connect as engine_connect
 from segkit.profile import Profile, read_profile
 from segkit.warehouse import connect, lock_path, require_table, table_exists
 from tests.conftest import ROOT
@@ -44,6 +45,23 @@ def test_database_path_comes_from_profiles_yml(monkeypatch):
 def test_segkit_db_overrides_the_database_path(monkeypatch, tmp_path):
     monkeypatch.setenv("SEGKIT_DB", str(tmp_path / "other.duckdb"))
     assert load_settings(project_dir=ROOT).db_path == tmp_path / "other.duckdb"
+
+
+def test_duckdb_spills_beside_the_database_or_in_segkit_temp_dir_for_dbt_and_segkit_alike(monkeypatch, tmp_path):
+    database = tmp_path / "shop.duckdb"
+    monkeypatch.setenv("SEGKIT_DB", str(database))
+    monkeypatch.delenv("SEGKIT_TEMP_DIR", raising=False)
+    with duckdb.connect(str(database)) as con:
+        duckdbs_own = con.execute("select current_setting('temp_directory')").fetchone()[0]
+    assert load_settings(project_dir=ROOT).profile.settings["temp_directory"] == duckdbs_own == f"{database}.tmp"
+
+    monkeypatch.setenv("SEGKIT_TEMP_DIR", str(tmp_path / "spill"))
+    settings = load_settings(project_dir=ROOT)
+    with engine_connect(settings) as con:
+        assert con.execute("select current_setting('temp_directory')").fetchone() == (str(tmp_path / "spill"),)
+    shown = run_dbt(settings, ("show", "--inline", "select current_setting('temp_directory') as spill",
+                               "--output", "json", "--log-format", "text"))
+    assert f'"spill": "{tmp_path / "spill"}"' in shown.output
 
 
 def test_a_locked_database_gives_advice_not_a_traceback(locked_db):
