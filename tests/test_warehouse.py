@@ -47,21 +47,31 @@ def test_segkit_db_overrides_the_database_path(monkeypatch, tmp_path):
     assert load_settings(project_dir=ROOT).db_path == tmp_path / "other.duckdb"
 
 
-def test_duckdb_spills_beside_the_database_or_in_segkit_temp_dir_for_dbt_and_segkit_alike(monkeypatch, tmp_path):
+def test_duckdb_spills_where_and_as_much_as_the_profile_says_for_dbt_and_segkit_alike(monkeypatch, tmp_path):
+    """temp_directory: SEGKIT_TEMP_DIR, else DuckDB's own (the database plus .tmp); max_temp_directory_size:
+    SEGKIT_TEMP_DIR_MAX_SIZE, else DuckDB's own."""
     database = tmp_path / "shop.duckdb"
     monkeypatch.setenv("SEGKIT_DB", str(database))
     monkeypatch.delenv("SEGKIT_TEMP_DIR", raising=False)
+    monkeypatch.delenv("SEGKIT_TEMP_DIR_MAX_SIZE", raising=False)
     with duckdb.connect(str(database)) as con:
-        duckdbs_own = con.execute("select current_setting('temp_directory')").fetchone()[0]
-    assert load_settings(project_dir=ROOT).profile.settings["temp_directory"] == duckdbs_own == f"{database}.tmp"
-
-    monkeypatch.setenv("SEGKIT_TEMP_DIR", str(tmp_path / "spill"))
+        duckdbs_own = con.execute("select current_setting('temp_directory'), current_setting('max_temp_directory_size')"
+                                  ).fetchone()
     settings = load_settings(project_dir=ROOT)
     with engine_connect(settings) as con:
-        assert con.execute("select current_setting('temp_directory')").fetchone() == (str(tmp_path / "spill"),)
-    shown = run_dbt(settings, ("show", "--inline", "select current_setting('temp_directory') as spill",
-                               "--output", "json", "--log-format", "text"))
-    assert f'"spill": "{tmp_path / "spill"}"' in shown.output
+        assert con.execute("select current_setting('temp_directory'), current_setting('max_temp_directory_size')"
+                           ).fetchone() == duckdbs_own == (f"{database}.tmp", "90% of available disk space")
+
+    monkeypatch.setenv("SEGKIT_TEMP_DIR", str(tmp_path / "spill"))
+    monkeypatch.setenv("SEGKIT_TEMP_DIR_MAX_SIZE", "20GB")
+    settings = load_settings(project_dir=ROOT)
+    with engine_connect(settings) as con:
+        assert con.execute("select current_setting('temp_directory'), current_setting('max_temp_directory_size')"
+                           ).fetchone() == (str(tmp_path / "spill"), "18.6 GiB")
+    shown = run_dbt(settings, ("show", "--inline", "select current_setting('temp_directory') as spill, "
+                               "current_setting('max_temp_directory_size') as spill_cap", "--output", "json",
+                               "--log-format", "text"))
+    assert f'"spill": "{tmp_path / "spill"}"' in shown.output and '"spill_cap": "18.6 GiB"' in shown.output
 
 
 def test_a_locked_database_gives_advice_not_a_traceback(locked_db):
