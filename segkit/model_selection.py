@@ -8,10 +8,12 @@ is actually delivered, i.e. each point assigned to its nearest centroid:
 - Davies-Bouldin (lower is better) and Calinski-Harabasz (higher is better), on the whole fit sample.
 - stability: the mean adjusted Rand index between the full fit and fits on ``stability_resamples`` seeded
   subsamples (80% of the fit sample, at most STABILITY_SAMPLE_CAP points, each with its own seed), all
-  compared on the whole fit sample. 1 means every resample finds the same segments.
+  compared on the whole fit sample. 1 means every resample finds the same segments. Refitting is the costly
+  part, so it is measured only on a shortlist of k (`shortlist`): the ks the decision rule below needs it for.
+  The other ks have no stability (NaN, null in table k_selection): none of them could have been chosen.
 - noise: for silhouette, Davies-Bouldin and Calinski-Harabasz, the standard deviation of the metric of the
   delivered segmentation over ``stability_resamples`` seeded bootstrap resamples (silhouette on resamples of
-  its sample size, the others of the fit sample). A difference smaller than that is not a preference.
+  its sample, the others of the fit sample). A difference smaller than that is not a preference.
 
 Decision rule (`choose_k`):
 
@@ -31,8 +33,8 @@ A forced k (Settings.k) skips the vote; its metrics are still computed and repor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
@@ -92,32 +94,57 @@ def find_knee(ks: Sequence[int], inertia: Sequence[float]) -> tuple[int | None, 
 
 def scan_k(X: np.ndarray, ks: Sequence[int], fit: FitFunction, seed: int, silhouette_sample_size: int,
            stability_resamples: int) -> tuple[list[KScore], dict[int, np.ndarray]]:
-    """Metrics for each k, and the centroids fitted on all of X for each k."""
+    """Metrics for each k, and the centroids fitted on all of X for each k. Stability is measured only for the ks of
+    `shortlist` (NaN for the others), the ks the decision rule needs it for."""
     centroids = fit(X, ks, seed)
     labels = {k: nearest_centroid(X, centroids[k])[0] for k in ks}
-    stability = _stability(X, ks, fit, seed, labels, stability_resamples)
-    silhouettes = sampled_silhouettes(X, labels, seed, silhouette_sample_size)
-    noise = metric_noise(X, labels, seed, silhouette_sample_size, stability_resamples)
+    resamples = stability_resamples if stability_resamples >= 2 else 0
+    silhouettes, resampled = silhouette_scan(X, labels, seed, silhouette_sample_size, resamples)
+    noise = metric_noise(X, labels, seed, resampled)
     scores = []
     for k in ks:
         _, squared = nearest_centroid(X, centroids[k])
-        scores.append(KScore(k, float(squared.sum()), silhouettes[k], *_quality(X, labels[k]), stability[k],
+        scores.append(KScore(k, float(squared.sum()), silhouettes[k], *_quality(X, labels[k]), float("nan"),
                              **noise[k]))
-    return scores, centroids
+    stability: dict[int, float] = {}
+    while stability_resamples >= 1 and (wanted := [k for k in shortlist(scores, stability) if k not in stability]):
+        stability.update(_stability(X, wanted, fit, seed, labels, stability_resamples))
+    return [replace(score, stability_ari=stability.get(score.k, float("nan"))) for score in scores], centroids
 
 
-def metric_noise(X: np.ndarray, labels: dict[int, np.ndarray], seed: int, silhouette_sample_size: int,
-                 resamples: int) -> dict[int, dict[str, float]]:
+def shortlist(scores: Sequence[KScore], stability: Mapping[int, float]) -> list[int]:
+    """The ks whose stability the decision rule (`choose_k`) needs, given the stabilities measured so far.
+
+    A lone k; the clear elbow; and for each of silhouette, Davies-Bouldin and Calinski-Harabasz, its ks from the best
+    down to the first stable one, with every k tied with that one (within the noise of either). Each criterion's
+    vote is then what it would be with every k measured, so the chosen k is too; when no k is stable, every k is
+    measured.
+    """
+    by_k = {score.k: score for score in scores}
+    if len(by_k) == 1:
+        return list(by_k)
+    knee_k, knee_clear = find_knee(list(by_k), [score.inertia for score in scores])
+    wanted = {knee_k} if knee_clear else set()
+    for metric, best_first in (("silhouette", True), ("davies_bouldin", False), ("calinski_harabasz", True)):
+        valid = [k for k in by_k if np.isfinite(getattr(by_k[k], metric))]
+        for k in sorted(valid, key=lambda k: getattr(by_k[k], metric), reverse=best_first):
+            wanted.add(k)
+            if k not in stability:
+                break  # measure it before looking further down
+            if stability[k] >= STABLE_ARI:
+                wanted.update(_tied(valid, by_k, metric, k))
+                break
+    return sorted(wanted)
+
+
+def metric_noise(X: np.ndarray, labels: dict[int, np.ndarray], seed: int,
+                 resampled_silhouettes: Sequence[dict[int, float]]) -> dict[int, dict[str, float]]:
     """Each k's silhouette, Davies-Bouldin and Calinski-Harabasz noise: the standard deviation of the metric of the
-    same labels over `resamples` seeded bootstrap resamples (NaN with fewer than 2)."""
+    same labels over seeded bootstrap resamples (NaN with fewer than 2). The silhouettes are silhouette_scan's; the
+    others are measured here, on the same resamples' rows of X."""
     values: dict[int, list[tuple[float, ...]]] = {k: [] for k in labels}
-    for resample in range(resamples if resamples >= 2 else 0):
-        rng = np.random.default_rng([seed, 1_000 + resample])
-        rows = rng.choice(len(X), size=len(X), replace=True)
-        silhouette_rows = rng.choice(len(X), size=min(len(X), silhouette_sample_size), replace=True)
-        silhouettes = sampled_silhouettes(X[silhouette_rows], {k: k_labels[silhouette_rows]
-                                                               for k, k_labels in labels.items()},
-                                          seed, silhouette_sample_size)
+    for resample, silhouettes in enumerate(resampled_silhouettes):
+        rows, _ = _bootstrap(seed, resample, len(X), 0)
         for k, k_labels in labels.items():
             values[k].append((silhouettes[k], *_quality(X[rows], k_labels[rows])))
     names = ("silhouette_noise", "davies_bouldin_noise", "calinski_harabasz_noise")
@@ -125,15 +152,39 @@ def metric_noise(X: np.ndarray, labels: dict[int, np.ndarray], seed: int, silhou
             for k, rows in values.items()}
 
 
+def _bootstrap(seed: int, resample: int, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded bootstrap resample: n rows of X, and m positions in the silhouette sample of m points."""
+    rng = np.random.default_rng([seed, 1_000 + resample])
+    rows = rng.choice(n, size=n, replace=True)
+    return rows, rng.choice(m, size=m, replace=True) if m else np.empty(0, dtype=int)
+
+
 def sampled_silhouettes(X: np.ndarray, labels: dict[int, np.ndarray], seed: int, sample_size: int) -> dict[int, float]:
     """Mean silhouette of each labelling on one seeded sample: sklearn's silhouette_score(X, labels, sample_size=...,
     random_state=seed), with the sample's distances computed once for every k instead of once per k."""
+    return silhouette_scan(X, labels, seed, sample_size)[0]
+
+
+def silhouette_scan(X: np.ndarray, labels: dict[int, np.ndarray], seed: int, sample_size: int,
+                    resamples: int = 0) -> tuple[dict[int, float], list[dict[int, float]]]:
+    """sampled_silhouettes, and the same on `resamples` seeded bootstrap resamples of its sample, from one pass over
+    the sample's distances: a resample's distance sums are the sample's, each point weighted by its draws."""
     rows = check_random_state(seed).permutation(len(X))[:sample_size] if len(X) > sample_size else np.arange(len(X))
     sample = X[rows]
     one_hot = {k: np.eye(k_labels.max() + 1)[k_labels[rows]] for k, k_labels in labels.items()}
     # Every k's cluster columns side by side, so each chunk of distances takes one matrix product, not one per k.
     columns = np.hstack(list(one_hot.values()))
-    distance_sums = np.empty((len(sample), columns.shape[1]))
+    positions = [_bootstrap(seed, resample, len(X), len(sample))[1] for resample in range(resamples)]
+    weighted = [np.bincount(drawn, minlength=len(sample))[:, None] * columns for drawn in positions]
+    blocks = np.split(_distance_sums(sample, np.hstack([columns, *weighted])), resamples + 1, axis=1)
+    resampled = [_silhouettes(block[drawn], {k: k_columns[drawn] for k, k_columns in one_hot.items()})
+                 for block, drawn in zip(blocks[1:], positions)]
+    return _silhouettes(blocks[0], one_hot), resampled
+
+
+def _distance_sums(sample: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """The sample's pairwise distances (each point's own set to 0) times columns, a chunk of rows at a time."""
+    sums = np.empty((len(sample), columns.shape[1]))
     squared_norms = (sample**2).sum(axis=1)
     chunk_rows = max(1, SILHOUETTE_CHUNK_MB * 2**20 // (8 * len(sample)))
     for start in range(0, len(sample), chunk_rows):
@@ -141,7 +192,11 @@ def sampled_silhouettes(X: np.ndarray, labels: dict[int, np.ndarray], seed: int,
         squared = squared_norms[chunk, None] + squared_norms[None, :] - 2 * sample[chunk] @ sample.T
         distances = np.sqrt(np.maximum(squared, 0))
         distances[np.arange(len(distances)), np.arange(start, start + len(distances))] = 0
-        distance_sums[chunk] = distances @ columns
+        sums[chunk] = distances @ columns
+    return sums
+
+
+def _silhouettes(distance_sums: np.ndarray, one_hot: dict[int, np.ndarray]) -> dict[int, float]:
     ends = np.cumsum([k_columns.shape[1] for k_columns in one_hot.values()])
     return {k: _silhouette_from_sums(distance_sums[:, end - k_columns.shape[1]:end], k_columns)
             for (k, k_columns), end in zip(one_hot.items(), ends)}
@@ -263,9 +318,13 @@ def _best(ks: Sequence[int], by_k: dict[int, KScore], metric: str, pick) -> tupl
     valid = [k for k in ks if np.isfinite(getattr(by_k[k], metric))]
     if not valid:
         return ()
-    best = pick(valid, key=lambda k: getattr(by_k[k], metric))
+    return _tied(valid, by_k, metric, pick(valid, key=lambda k: getattr(by_k[k], metric)))
+
+
+def _tied(ks: Sequence[int], by_k: dict[int, KScore], metric: str, best: int) -> tuple[int, ...]:
+    """best, and every other of ks whose metric is within the noise of either of best's, ascending."""
     value, noise = getattr(by_k[best], metric), _or(getattr(by_k[best], f"{metric}_noise"), 0.0)
-    return tuple(k for k in valid if k == best or abs(getattr(by_k[k], metric) - value)
+    return tuple(k for k in ks if k == best or abs(getattr(by_k[k], metric) - value)
                  <= max(noise, _or(getattr(by_k[k], f"{metric}_noise"), 0.0)))
 
 

@@ -9,6 +9,7 @@ clustering the same way, each with its seconds.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import shutil
 import sys
@@ -155,8 +156,9 @@ def summary_text(run, settings, report_path) -> str:
     lines.append(f"{'k':>3} {'silhouette':>11} {'davies-bouldin':>15} {'calinski-harabasz':>18} {'stability':>10}")
     for row in run.k_selection:
         mark = "*" if row.k == run.chosen_k else " "
+        stability = "not resampled" if math.isnan(row.stability_ari) else f"{row.stability_ari:>10.3f}"
         lines.append(f"{row.k:>2}{mark} {row.silhouette:>11.3f} {row.davies_bouldin:>15.3f} "
-                     f"{row.calinski_harabasz:>18,.0f} {row.stability_ari:>10.3f}")
+                     f"{row.calinski_harabasz:>18,.0f} {stability:>10}")
     for warning in run.warnings:
         lines.append(f"Warning: {warning}")
     lines.append("")

@@ -163,3 +163,15 @@ def test_snapshots_and_demo_data_print_json(fresh_demo_db, tmp_path):
     assert sum(segment["customers"] for segment in months[1]["segments"]) == months[1]["n_customers"]
     generated = CliRunner().invoke(cli, ["demo-data", "--customers", "20", "--out", str(tmp_path / "d.csv"), "--json"])
     assert generated.exit_code == 0 and json.loads(generated.stdout)["customers"] == 20
+
+
+@pytest.mark.slow
+def test_demo_builds_clusters_and_reports_in_one_command_without_the_dbt_unit_tests(tmp_path):
+    db = tmp_path / "demo.duckdb"
+    result = segkit("demo", "--verbose", "--report-path", str(tmp_path / "demo.html"), db_path=db)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    # The data tests check the demo's data; the unit tests check the models on fixed rows (`make test` runs them).
+    assert " START test " in result.stderr and "unit_test" not in result.stderr.split("Found ", 1)[1].split("\n", 1)[1]
+    assert f"Report: {tmp_path / 'demo.html'}" in result.stdout and (tmp_path / "demo.html").exists()
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select count(*), any_value(chosen_k) from cluster_runs").fetchone() == (1, 7)

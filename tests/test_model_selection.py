@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -11,7 +12,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from segkit.clustering import fit_centroids
 from segkit.config import Settings
 from segkit.model_selection import (choose_k, find_knee, metric_noise, nearest_centroid, sampled_silhouettes,
-                                     scan_k)
+                                     scan_k, shortlist, silhouette_scan)
 from segkit.store import KScore
 
 
@@ -122,12 +123,31 @@ def test_planted_structure_inside_the_default_range_is_recovered_exactly(groups)
 def test_metric_noise_is_measured_on_seeded_resamples_and_repeats_exactly():
     X, _ = planted(5)
     labels = {k: nearest_centroid(X, X[::len(X) // k][:k])[0] for k in (4, 5, 6)}
-    first = metric_noise(X, labels, seed=7, silhouette_sample_size=400, resamples=4)
-    assert first == metric_noise(X, labels, seed=7, silhouette_sample_size=400, resamples=4)
-    assert first != metric_noise(X, labels, seed=8, silhouette_sample_size=400, resamples=4)
+
+    def noise(seed, resamples):
+        return metric_noise(X, labels, seed, silhouette_scan(X, labels, seed, 400, resamples)[1])
+
+    first = noise(7, 4)
+    assert first == noise(7, 4)
+    assert first != noise(8, 4)
     for k in labels:
         assert all(0 < value < np.inf for value in first[k].values()), first[k]
-    assert all(np.isnan(v) for v in metric_noise(X, labels, 7, 400, resamples=1)[4].values())
+    assert all(np.isnan(v) for v in noise(7, 1)[4].values())
+
+
+@pytest.mark.parametrize("sample_size", [300, 10_000])
+def test_resampled_silhouettes_are_sklearns_on_seeded_bootstrap_resamples_of_the_sample(sample_size):
+    X = blobs(k=5)
+    labels = {k: nearest_centroid(X, X[:k] + np.arange(k)[:, None])[0] for k in (2, 3, 5)}
+    rows = np.random.RandomState(7).permutation(len(X))[:sample_size] if sample_size < len(X) else np.arange(len(X))
+    main, resampled = silhouette_scan(X, labels, 7, sample_size, resamples=3)
+    assert main == sampled_silhouettes(X, labels, 7, sample_size)
+    for resample, silhouettes in enumerate(resampled):
+        rng = np.random.default_rng([7, 1_000 + resample])  # the documented seeds: rows of X first, then the sample
+        rng.choice(len(X), size=len(X), replace=True)
+        drawn = rows[rng.choice(len(rows), size=len(rows), replace=True)]
+        expected = {k: silhouette_score(X[drawn], k_labels[drawn]) for k, k_labels in labels.items()}
+        assert silhouettes == pytest.approx(expected, abs=1e-9)
 
 
 def noisy(k, silhouette, davies_bouldin, calinski_harabasz, noise=(0.003, 0.01, 60.0)) -> KScore:
@@ -150,3 +170,31 @@ def test_a_difference_beyond_the_noise_stays_a_preference():
     scores = [noisy(4, 0.40, 0.86, 3198), noisy(5, 0.38, 0.96, 3074), noisy(6, 0.37, 1.02, 2867)]
     choice = choose_k(scores, dummy_centroids([4, 5, 6]))
     assert choice.k == 4 and "tied" not in choice.reason
+
+
+@pytest.mark.parametrize("groups", range(Settings.k_min, Settings.k_max + 1))
+def test_the_shortlist_chooses_what_measuring_every_k_would(groups):
+    X, _ = planted(groups, seed=groups)
+    ks, fit = range(Settings.k_min, Settings.k_max + 1), partial(fit_centroids, "kmeans")
+    scores, centroids = scan_k(X, ks, fit, seed=1, silhouette_sample_size=2_000, stability_resamples=3)
+    # A k scanned alone is always measured, with the same seeds as in a scan of many.
+    every = [replace(s, stability_ari=scan_k(X, [s.k], fit, 1, 2_000, 3)[0][0].stability_ari) for s in scores]
+    shortlisted, full = choose_k(scores, centroids), choose_k(every, centroids)
+    assert (shortlisted.k, shortlisted.reason, shortlisted.warnings) == (full.k, full.reason, full.warnings)
+    measured = [s.k for s in scores if not np.isnan(s.stability_ari)]
+    assert groups in measured and len(measured) < len(ks)
+    assert [s.stability_ari for s in scores if s.k in measured] == [s.stability_ari for s in every if s.k in measured]
+
+
+def test_the_shortlist_walks_past_unstable_ks_and_takes_every_k_when_none_is_stable():
+    # Silhouette and Calinski-Harabasz rank 7 > 6 > 5 > 4 > 8, Davies-Bouldin 7 < 6 < 4 < 5 < 8; no clear elbow.
+    scores = [noisy(4, 0.40, 0.80, 3000), noisy(5, 0.45, 0.85, 3500), noisy(6, 0.48, 0.75, 4000),
+              noisy(7, 0.50, 0.70, 4500), noisy(8, 0.30, 0.90, 2000)]
+    assert shortlist(scores, {}) == [7]
+    assert shortlist(scores, {7: 0.5}) == [6, 7]
+    assert shortlist(scores, {7: 0.5, 6: 0.95}) == [6, 7]
+    assert shortlist(scores, {7: 0.5, 6: 0.5}) == [4, 5, 6, 7]
+    assert shortlist(scores, {k: 0.5 for k in (4, 5, 6, 7)}) == [4, 5, 6, 7, 8]
+    # A k within the noise of the best stable one is tied with it, so its stability is needed too.
+    tied = [noisy(4, 0.40, 0.80, 3000), noisy(5, 0.499, 0.71, 4490), noisy(7, 0.50, 0.70, 4500)]
+    assert shortlist(tied, {7: 0.9}) == [5, 7]

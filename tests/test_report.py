@@ -157,6 +157,24 @@ def test_every_section_and_every_segment_card_is_in_the_page(report_db, report_h
     assert "Not available yet" in report_html
 
 
+def test_a_k_off_the_shortlist_reads_not_resampled_in_the_page_and_the_summary(report_db, report_html):
+    from segkit import store
+    from segkit.terminal import summary_text
+
+    with connect(report_db, read_only=True) as con:
+        run = store.read_run(con)
+    measured = {s.k: s.stability_ari for s in run.k_selection if np.isfinite(s.stability_ari)}
+    assert run.chosen_k in measured and len(measured) < len(run.k_selection)
+    table = re.search(r'<table class="data" id="k-table">.*?</table>', report_html, re.S).group(0)
+    rows = {int(k): row for k, row in re.findall(r'<tr[^>]*><td class="num">(\d+)</td>(.*?)</tr>', table, re.S)}
+    k_lines = summary_text(run, settings_for(report_db), None).split("stability\n", 1)[1].splitlines()
+    summary = {int(line.split()[0].rstrip("*")): line for line in k_lines if re.match(r"^\s*\d+\*? ", line)}
+    for score in run.k_selection:
+        expected = f"{measured[score.k]:.3f}" if score.k in measured else "not resampled"
+        assert f'<td class="num">{expected}</td>' in rows[score.k], rows[score.k]
+        assert summary[score.k].endswith(expected), summary[score.k]
+
+
 def test_the_page_is_self_contained(report_html):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", report_html)
     assert "@import" not in report_html and "<link" not in report_html
