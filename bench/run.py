@@ -296,7 +296,8 @@ def bench_demo(args, rows: list) -> dict:
     print("\n== demo: segkit demo on the shipped demo file", flush=True)
     runs = []
     env = {"SEGKIT_DB": str(work / "demo.duckdb"), "DBT_TARGET_PATH": str(work / "target"),
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
+           "DBT_LOG_PATH": str(work / "dbt_logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+           "DBT_USE_COLORS": "false"}
     for attempt in range(args.repeats):
         for previous in work.glob("demo.duckdb*"):
             if previous.is_dir():  # DuckDB's spill folder
@@ -330,7 +331,8 @@ def bench_size(millions: int, args, rows: list) -> dict:
     work.mkdir(parents=True)
     db = work / "segkit.duckdb"
     spill = Path(os.environ.get("SEGKIT_TEMP_DIR") or f"{db}.tmp")  # profiles.yml's temp_directory
-    env = {"SEGKIT_DB": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
+    env = {"SEGKIT_DB": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false",
+           "DBT_LOG_PATH": str(work / "dbt_logs")}  # dbt.log with per-node timings, out of the repository
     figures = {"lines": lines}
 
     def record(step: str, measured: Measured, note: str = "") -> Measured:
