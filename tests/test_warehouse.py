@@ -74,6 +74,29 @@ def test_duckdb_spills_where_and_as_much_as_the_profile_says_for_dbt_and_segkit_
     assert f'"spill": "{tmp_path / "spill"}"' in shown.output and '"spill_cap": "18.6 GiB"' in shown.output
 
 
+def test_dbt_opens_new_connections_after_duckdb_has_spilled(monkeypatch, tmp_path):
+    """dbt-duckdb SETs the profile's `settings` on every connection it opens; DuckDB refuses temp_directory once it
+    has spilled there, which stopped a 1B-line build after its first large model. The shipped profile gives it
+    when the file opens, as dbt-duckdb does with config_options."""
+    from dbt.adapters.duckdb.credentials import DuckDBCredentials
+    from dbt.adapters.duckdb.environments import Environment
+
+    monkeypatch.setenv("SEGKIT_DB", str(tmp_path / "shop.duckdb"))
+    monkeypatch.delenv("SEGKIT_TEMP_DIR", raising=False)
+    output = load_settings(project_dir=ROOT).profile.output
+    credentials = DuckDBCredentials(database="shop", schema="main", path=output["path"],
+                                    config_options=dict(output.get("config_options") or {}),
+                                    settings=dict(output.get("settings") or {}))
+    with duckdb.connect(credentials.path, config=credentials.config_options) as con:
+        Environment.initialize_cursor(credentials, con.cursor())
+        con.execute("set memory_limit = '30MB'; set threads = 1; set enable_progress_bar = false")
+        con.execute("create table spilled as select i % 1000000 as k, count(*) as n, max(i)::varchar as v "
+                    "from range(2000000) as r(i) group by k")
+        assert any((tmp_path / "shop.duckdb.tmp").iterdir()) or con.execute(
+            "select count(*) from duckdb_temporary_files()").fetchone()[0]
+        Environment.initialize_cursor(credentials, con.cursor())  # the next model's connection
+
+
 def test_a_locked_database_gives_advice_not_a_traceback(locked_db):
     with pytest.raises(SegkitError, match="in use by another process") as raised:
         with connect(locked_db):
