@@ -22,3 +22,7 @@
 {% macro duckdb__hash_function() -%}
     hash
 {%- endmacro %}
+
+{% macro duckdb__materialized_cte() -%}
+    materialized
+{%- endmacro %}
