@@ -7,7 +7,8 @@ project folder stands in for the current directory. The profile is DBT_PROFILE, 
 project's dbt_project.yml. The target is the one asked for, else DBT_TARGET, else the profile's ``target:``
 (dbt's ``default`` when it names none). As in dbt, only the chosen target is rendered, so a variable that only
 another target uses need not be set. segkit renders ``{{ env_var('NAME') }}`` and
-``{{ env_var('NAME', 'default') }}``.
+``{{ env_var('NAME', 'default') }}``, and other Jinja expressions of env_var() with Jinja (such as
+``{{ env_var('A', env_var('B', 'b') ~ '.tmp') }}``), as dbt does.
 """
 
 from __future__ import annotations
@@ -154,6 +155,9 @@ def _profile(name: str, target: str, folder: Path, output: dict[str, Any], proje
     # dbt-duckdb opens the database with config_options and then SETs settings; segkit gives both to DuckDB at once.
     settings = {str(key): str(value) for key, value in {**(output.get("config_options") or {}),
                                                         **(output.get("settings") or {})}.items()}
+    if engine == "duckdb" and settings.get("temp_directory"):
+        # dbt-duckdb sets it in dbt's process, which runs in the project folder; segkit may run anywhere.
+        settings["temp_directory"] = _local_path(settings["temp_directory"], project_dir)
     if output.get("motherduck_token"):
         settings["motherduck_token"] = str(output["motherduck_token"])
     secrets = list(output.get("secrets") or [])
@@ -218,11 +222,22 @@ def _render(value: Any, environment: Mapping[str, str]) -> Any:
 
 
 def _render_env_vars(text: str, environment: Mapping[str, str]) -> str:
-    def replace(match: re.Match) -> str:
-        name, default = match.group(1), match.group(2)
+    def env_var(name: str, default: str | None = None) -> str:
         value = environment.get(name, default)
         if value is None:
             raise SegkitError(f"profiles.yml needs the environment variable {name}; set it and run again.")
         return value
 
-    return _ENV_VAR_CALL.sub(replace, text)
+    rendered = _ENV_VAR_CALL.sub(lambda match: env_var(match.group(1), match.group(2)), text)
+    if "{{" not in rendered and "{%" not in rendered:
+        return rendered
+    # More than a plain env_var call, such as a default built from another variable: Jinja, as dbt renders it
+    # (imported only then).
+    import jinja2.sandbox
+
+    try:
+        return jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined).from_string(text).render(
+            env_var=env_var)
+    except jinja2.TemplateError as error:
+        raise SegkitError(f"profiles.yml has a value segkit cannot render ({error}): {text}. segkit renders "
+                          "env_var() calls and Jinja expressions of them; fix the value and run again.") from None

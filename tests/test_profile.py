@@ -186,3 +186,21 @@ def test_dbt_duckdbs_other_spellings_of_settings_and_secrets_are_read_as_it_read
     assert [dict(secret) for secret in profile.secrets] == [{"type": "http", "bearer_token": "abc"},
                                                             {"type": "s3", "provider": "credential_chain"}]
     assert "t0ken" not in repr(profile)
+
+
+def test_a_default_built_from_another_variable_is_rendered_as_dbt_renders_it(project, monkeypatch):
+    write_profiles(project, "{{ env_var('SEGKIT_DB', 'segkit.duckdb') }}", extra=(
+        "      settings:\n"
+        "        temp_directory: \"{{ env_var('SHOP_SPILL', env_var('SEGKIT_DB', 'segkit.duckdb') ~ '.tmp') }}\"\n"))
+    assert read_profile(project).settings["temp_directory"] == str(project / "segkit.duckdb.tmp")
+    monkeypatch.setenv("SEGKIT_DB", "/data/shop.duckdb")
+    assert read_profile(project).settings["temp_directory"] == "/data/shop.duckdb.tmp"
+    monkeypatch.setenv("SHOP_SPILL", "spill")  # relative, like the database: to the project folder, where dbt runs
+    assert read_profile(project).settings["temp_directory"] == str(project / "spill")
+
+    write_profiles(project, "{{ env_var('SHOP_DB', env_var('SHOP_MISSING') ~ '.duckdb') }}")
+    with pytest.raises(SegkitError, match="profiles.yml needs the environment variable SHOP_MISSING"):
+        read_profile(project)
+    write_profiles(project, "{{ env_var('SHOP_DB', 'a' ~ ) }}")
+    with pytest.raises(SegkitError, match=r"profiles.yml has a value segkit cannot render .*env_var\('SHOP_DB'"):
+        read_profile(project)

@@ -16,6 +16,7 @@ from segkit.dbt_runner import run_dbt
 from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
 from segkit.config import load_settings
 from segkit.engine import column_types
+from segkit.engine import connect as engine_connect
 from segkit.profile import Profile, read_profile
 from segkit.warehouse import connect, lock_path, require_table, table_exists
 from tests.conftest import ROOT
@@ -44,6 +45,56 @@ def test_database_path_comes_from_profiles_yml(monkeypatch):
 def test_segkit_db_overrides_the_database_path(monkeypatch, tmp_path):
     monkeypatch.setenv("SEGKIT_DB", str(tmp_path / "other.duckdb"))
     assert load_settings(project_dir=ROOT).db_path == tmp_path / "other.duckdb"
+
+
+def test_duckdb_spills_where_and_as_much_as_the_profile_says_for_dbt_and_segkit_alike(monkeypatch, tmp_path):
+    """temp_directory: SEGKIT_TEMP_DIR, else DuckDB's own (the database plus .tmp); max_temp_directory_size:
+    SEGKIT_TEMP_DIR_MAX_SIZE, else DuckDB's own."""
+    database = tmp_path / "shop.duckdb"
+    monkeypatch.setenv("SEGKIT_DB", str(database))
+    monkeypatch.delenv("SEGKIT_TEMP_DIR", raising=False)
+    monkeypatch.delenv("SEGKIT_TEMP_DIR_MAX_SIZE", raising=False)
+    with duckdb.connect(str(database)) as con:
+        duckdbs_own = con.execute("select current_setting('temp_directory'), current_setting('max_temp_directory_size')"
+                                  ).fetchone()
+    settings = load_settings(project_dir=ROOT)
+    with engine_connect(settings) as con:
+        assert con.execute("select current_setting('temp_directory'), current_setting('max_temp_directory_size')"
+                           ).fetchone() == duckdbs_own == (f"{database}.tmp", "90% of available disk space")
+
+    monkeypatch.setenv("SEGKIT_TEMP_DIR", str(tmp_path / "spill"))
+    monkeypatch.setenv("SEGKIT_TEMP_DIR_MAX_SIZE", "20GB")
+    settings = load_settings(project_dir=ROOT)
+    with engine_connect(settings) as con:
+        assert con.execute("select current_setting('temp_directory'), current_setting('max_temp_directory_size')"
+                           ).fetchone() == (str(tmp_path / "spill"), "18.6 GiB")
+    shown = run_dbt(settings, ("show", "--inline", "select current_setting('temp_directory') as spill, "
+                               "current_setting('max_temp_directory_size') as spill_cap", "--output", "json",
+                               "--log-format", "text"))
+    assert f'"spill": "{tmp_path / "spill"}"' in shown.output and '"spill_cap": "18.6 GiB"' in shown.output
+
+
+def test_dbt_opens_new_connections_after_duckdb_has_spilled(monkeypatch, tmp_path):
+    """dbt-duckdb SETs the profile's `settings` on every connection it opens; DuckDB refuses temp_directory once it
+    has spilled there, which stopped a 1B-line build after its first large model. The shipped profile gives it
+    when the file opens, as dbt-duckdb does with config_options."""
+    from dbt.adapters.duckdb.credentials import DuckDBCredentials
+    from dbt.adapters.duckdb.environments import Environment
+
+    monkeypatch.setenv("SEGKIT_DB", str(tmp_path / "shop.duckdb"))
+    monkeypatch.delenv("SEGKIT_TEMP_DIR", raising=False)
+    output = load_settings(project_dir=ROOT).profile.output
+    credentials = DuckDBCredentials(database="shop", schema="main", path=output["path"],
+                                    config_options=dict(output.get("config_options") or {}),
+                                    settings=dict(output.get("settings") or {}))
+    with duckdb.connect(credentials.path, config=credentials.config_options) as con:
+        Environment.initialize_cursor(credentials, con.cursor())
+        con.execute("set memory_limit = '30MB'; set threads = 1; set enable_progress_bar = false")
+        con.execute("create table spilled as select i % 1000000 as k, count(*) as n, max(i)::varchar as v "
+                    "from range(2000000) as r(i) group by k")
+        assert any((tmp_path / "shop.duckdb.tmp").iterdir()) or con.execute(
+            "select count(*) from duckdb_temporary_files()").fetchone()[0]
+        Environment.initialize_cursor(credentials, con.cursor())  # the next model's connection
 
 
 def test_a_locked_database_gives_advice_not_a_traceback(locked_db):
