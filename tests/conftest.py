@@ -141,7 +141,7 @@ def previous_results(clustered_db, tmp_path) -> tuple[Path, dict[str, list]]:
     return path, snapshot(path)
 
 
-CLEANING_MODELS = ("stg_raw__lines", "int_lines_screened", "int_lines_keyed", "int_lines_duplicated", "int_lines_checked",
+CLEANING_MODELS = ("stg_raw__lines", "int_lines_duplicated", "int_lines_checked",
                    "int_lines_aggregated_to_customers", "int_analysis_date_resolved", "int_lines_classified",
                    "int_lines_kept", "int_lines_rejected",
                    "data_quality_summary")

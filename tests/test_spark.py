@@ -99,7 +99,7 @@ def test_dbt_build_on_spark_builds_every_model_and_passes_every_unit_test(spark_
     assert (errors, skipped, warned) == (0, 0, 0)
     assert passed == total
     ran = re.search(r"Finished running (.*) in ", build.output).group(1)
-    assert re.search(r"\d+ table models, 9 unit tests", ran) and "data test" not in ran, ran
+    assert re.search(r"\d+ table models, 8 unit tests", ran) and "data test" not in ran, ran
 
 
 def test_every_customer_gets_one_segment_queryable_in_spark_sql(spark_run):

@@ -119,15 +119,6 @@
     md5
 {%- endmacro %}
 
-{#- The keyword that makes a CTE read by several queries computed once: DuckDB otherwise decides by the plan;
-    Spark decides alone. -#}
-{% macro materialized_cte() -%}
-    {{ return(adapter.dispatch('materialized_cte', 'segkit')()) }}
-{%- endmacro %}
-
-{% macro default__materialized_cte() -%}
-{%- endmacro %}
-
 {#- Each input line's position in the input, 1-based; `kind` is the input's (see transactions_input). -#}
 {% macro input_line_number(kind) -%}
     {{ return(adapter.dispatch('input_line_number', 'segkit')(kind)) }}

@@ -22,7 +22,3 @@
 {% macro duckdb__hash_function() -%}
     hash
 {%- endmacro %}
-
-{% macro duckdb__materialized_cte() -%}
-    materialized
-{%- endmacro %}

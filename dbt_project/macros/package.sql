@@ -12,7 +12,7 @@
         'stg_segkit__cluster_runs', 'stg_segkit__feature_transform', 'stg_segkit__segment_assignment_history',
         'stg_segkit__segment_centroids',
         'int_analysis_date_resolved', 'int_lines_aggregated_to_customers', 'int_lines_checked', 'int_lines_classified',
-        'int_lines_duplicated', 'int_lines_keyed', 'int_lines_kept', 'int_lines_rejected', 'int_lines_screened',
+        'int_lines_duplicated', 'int_lines_kept', 'int_lines_rejected',
         'customer_rfm', 'customer_rfm_scores', 'data_quality_summary', 'rfm_score_bins',
         'customer_segments_scored',
         'rejection_reasons', 'rfm_segment_rules']) -}}
