@@ -6,8 +6,9 @@ Its modules, lowest first; each imports only modules listed before it (tests/tes
     file_kinds                                          what kind of file an input is
     profile, config                                     settings: flags, SEGKIT_*, segkit.toml, the dbt profile
     warehouse, excel, reader, frame_input               the DuckDB file; reading the input (files, a dbt plugin; a DataFrame)
-    engine, dbt_runner, pseudonyms                      the DuckDB file or Spark session, and dbt beside them
+    spark_connect, engine, dbt_runner, pseudonyms       Spark Connect; the DuckDB file or Spark session; dbt beside them
     sql                                                 SQL over a stored run, shared with dbt (scoring)
+    run_writes                                          where a run's rows go: all or nothing, also on Spark
     store, feature_mart                                 segkit's own tables; customer_rfm, the mart it reads
     feature_pipeline, model_selection, naming, profiling    fitting, choosing k, naming and profiling segments
     lineage, drift, migration                           segments over time: stable ids, drift, migration

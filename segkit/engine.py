@@ -6,17 +6,20 @@ the part of DuckDB's Python API that segkit uses: ``execute(sql, parameters)`` r
 ``.fetchall()`` and ``.fetchone()``; ``register``/``unregister`` of a small DataFrame; ``table_exists``. On
 DuckDB it is DuckDB's own connection. On Spark it is `SparkConnection`, which runs the same SQL in a
 SparkSession configured from the profile's ``server_side_parameters`` (the warehouse folder and metastore dbt
-uses), rewriting the few DuckDB-only forms segkit writes (listed in `_REWRITES` and `_STATEMENTS`). Only
+uses), rewriting the few DuckDB-only forms segkit writes (listed in `_REWRITES` and `_STATEMENTS`). The session is
+a local one, or a Spark Connect client (segkit.spark_connect): of the server in ``spark.remote``, or of a Databricks
+cluster through Databricks Connect for a ``type: databricks`` target. Only
 aggregates, the seeded fit sample and small result tables cross between Spark and Python; every per-customer
 step stays in Spark SQL.
 
-All engine-specific code of segkit lives in this module.
+All engine-specific code of segkit lives in this module (what only Spark Connect needs, in segkit.spark_connect).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
@@ -27,27 +30,62 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from segkit import warehouse
+from segkit import spark_connect, warehouse
 from segkit.errors import EXIT_DATABASE_LOCKED, SegkitError
+from segkit.profile import read_profile
 
 SPARK_INSTALL_HINT = "Install the Spark extra: pip install -e '.[spark]' (it needs Java 17)."
+# The dbt target types segkit reaches with a Spark session: dbt-spark's, and dbt-databricks' (Databricks Connect).
+SPARK_TYPES = ("spark", "databricks")
 
 
 def engine_name(settings) -> str:
-    """'duckdb' or 'spark': the type of the settings' dbt target."""
+    """'duckdb', 'spark' or 'databricks': the type of the settings' dbt target."""
     return settings.profile.engine
 
 
 def location(settings) -> dict[str, str | None]:
     """Where the settings' tables are, for a summary: ``db_path``, the DuckDB file; on Spark, where a file name
-    would mean nothing, ``engine``, ``target``, ``schema`` and ``warehouse`` (the folder, as the profile sets it)."""
+    would mean nothing, ``engine``, ``target``, ``schema`` and ``warehouse`` (the folder, as the profile sets it),
+    or on Spark Connect ``remote``, the server (without the URL's parameters, which may hold a token)."""
     profile = settings.profile
-    if profile.engine != "spark":
+    if profile.engine not in SPARK_TYPES:
         return {"db_path": str(settings.db_path)}
-    folder = (profile.output.get("server_side_parameters") or {}).get("spark.sql.warehouse.dir")
+    output = session_target(settings)
+    remote = spark_connect.remote_url(output)
+    if remote is not None:
+        return {"engine": profile.engine, "target": profile.target, "schema": profile.schema,
+                "remote": spark_connect.server(remote)}
+    folder = (output.get("server_side_parameters") or {}).get("spark.sql.warehouse.dir")
     if folder and ":" not in folder and not Path(folder).is_absolute():
         folder = str(Path(settings.project_dir) / folder)  # Spark starts in the repository root, as dbt does
     return {"engine": "spark", "target": profile.target, "schema": profile.schema, "warehouse": folder}
+
+
+def session_target(settings) -> Mapping[str, Any]:
+    """The dbt target segkit's Spark session opens: the settings' own (method: session), or for a Thrift Server
+    target (method: thrift) the session target it names in ``segkit_session_target``, on the same metastore."""
+    profile = settings.profile
+    output = profile.output
+    method = output.get("method", "session")
+    if method == "session":
+        return output
+    companion = output.get("segkit_session_target")
+    if method != "thrift" or not companion:
+        raise SegkitError(
+            f"The target {profile.target!r} uses method: {method}, and segkit reaches Spark with a session (method: "
+            "session: local, a cluster, or Spark Connect with spark.remote). For a Thrift Server, name a session "
+            "target on the same metastore and warehouse in the target, e.g. segkit_session_target: spark_cluster "
+            "(see 'Thrift' under 'Running on a Spark cluster' in the README).")
+    session = read_profile(Path(settings.project_dir), profile.profiles_dir, target=str(companion))
+    if session.engine != "spark" or session.output.get("method", "session") != "session":
+        raise SegkitError(f"segkit_session_target of the target {profile.target!r} names {companion!r}, which is "
+                          "not a Spark target with method: session. Point it at one (see 'Thrift' under 'Running on "
+                          "a Spark cluster' in the README).")
+    if session.schema != profile.schema:
+        raise SegkitError(f"The target {profile.target!r} builds in the schema {profile.schema!r}, but its "
+                          f"segkit_session_target {companion!r} reads {session.schema!r}. Give both the same schema.")
+    return session.output
 
 
 # The Spark session a command keeps open across its steps (see `session`); DuckDB files are reopened per step.
@@ -62,14 +100,14 @@ def connect(settings, read_only: bool = False) -> Iterator[Any]:
         with warehouse.connect(settings.db_path, read_only=read_only, profile=profile) as con:
             yield con
         return
-    if profile.engine != "spark":
-        raise SegkitError(f"The dbt target {profile.target!r} is of type {profile.engine!r}; segkit runs on duckdb "
-                          "or spark.")
+    if profile.engine not in SPARK_TYPES:
+        raise SegkitError(f"The dbt target {profile.target!r} is of type {profile.engine!r}; segkit runs on duckdb, "
+                          "spark, or databricks (through Databricks Connect).")
     shared = _SHARED_SPARK.get()
     if shared is not None:
         yield shared
         return
-    con = SparkConnection.open(profile.output, Path(settings.project_dir))
+    con = SparkConnection.open(session_target(settings), Path(settings.project_dir), profile.target)
     try:
         yield con
     finally:
@@ -79,7 +117,7 @@ def connect(settings, read_only: bool = False) -> Iterator[Any]:
 @contextmanager
 def session(settings) -> Iterator[None]:
     """Keep one Spark session for every `connect` inside the block (a JVM start costs seconds); no-op on DuckDB."""
-    if _SHARED_SPARK.get() is not None or engine_name(settings) != "spark":
+    if _SHARED_SPARK.get() is not None or engine_name(settings) not in SPARK_TYPES:
         yield
         return
     with connect(settings) as con:
@@ -162,23 +200,41 @@ class SparkResult:
 class SparkConnection:
     """A SparkSession behind DuckDB's connection methods (see the module docstring)."""
 
-    def __init__(self, session, schema: str):
+    def __init__(self, session, schema: str, table_format: str = "parquet",
+                 environment: Mapping[str, str | None] | None = None):
         self.session = session
         self.schema = schema
+        self.table_format = table_format  # of the tables segkit creates: Delta on Databricks (Unity Catalog)
+        # A Spark Connect session: the environment variables pyspark set to open it, as they were before.
+        self._environment = environment
 
     @classmethod
-    def open(cls, output: Mapping[str, Any], root: Path) -> "SparkConnection":
-        """Start a local session with the profile's settings, in the profile's schema (dbt must have built it)."""
-        if output.get("method", "session") != "session":
+    def open(cls, output: Mapping[str, Any], root: Path, target: str = "spark") -> "SparkConnection":
+        """A session with the profile's settings, in the profile's schema (dbt must have built it): a local one, or a
+        Spark Connect client of the target's server (segkit.spark_connect)."""
+        databricks = output.get("type") == "databricks"
+        if not databricks and output.get("method", "session") != "session":
             raise SegkitError(f"segkit reaches Spark with method: session (local, or Spark Connect with "
                               f"spark.remote); the target uses method: {output.get('method')}. Add a session "
                               "target to profiles.yml (see 'Running on Spark' in the README).")
+        remote = spark_connect.remote_url(output)
+        if databricks and remote is None:
+            raise SegkitError("segkit reaches Databricks through Databricks Connect, which needs a cluster and a "
+                              "token: give the target a cluster's http_path (sql/protocolv1/o/<workspace id>/<cluster "
+                              "id>) or cluster_id, and token: (a SQL warehouse serves dbt only), or set SPARK_REMOTE "
+                              "to a Spark Connect URL (see 'Databricks' in the README).")
         try:
             from pyspark.sql import SparkSession
         except ImportError:
             raise SegkitError(f"The Spark target needs pyspark. {SPARK_INSTALL_HINT}") from None
+        if remote is not None:
+            return cls._open_remote(remote, output, target)
         builder = SparkSession.builder.enableHiveSupport()
-        for key, value in (output.get("server_side_parameters") or {}).items():
+        parameters = output.get("server_side_parameters") or {}
+        if not str(parameters.get("spark.master", "local")).startswith("local") and "PYSPARK_PYTHON" not in os.environ:
+            # A cluster's executors start the Python the driver names (the profile may name another).
+            builder = builder.config("spark.pyspark.python", sys.executable)
+        for key, value in parameters.items():
             builder = builder.config(str(key), str(value))
         builder = builder.config("spark.sql.ansi.enabled", "false")  # as dbt-spark sets it
         builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "false")  # pyarrow is optional
@@ -188,27 +244,45 @@ class SparkConnection:
         try:
             session = builder.getOrCreate()
         except Exception as error:  # the JVM's own error: Java missing, or the metastore held by another process
-            raise SegkitError(_spark_start_advice(error), exit_code=EXIT_DATABASE_LOCKED) from None
+            raise SegkitError(_spark_start_advice(error, parameters), exit_code=EXIT_DATABASE_LOCKED) from None
         finally:
             os.chdir(here)
         session.sparkContext.setLogLevel("ERROR")
-        schema = output["schema"]
-        connection = cls(session, schema)
+        return cls(session, output["schema"])._use_schema(None, output, target)
+
+    @classmethod
+    def _open_remote(cls, url: str, output: Mapping[str, Any], target: str) -> "SparkConnection":
+        session, environment = spark_connect.open_session(url, output)
+        databricks = output.get("type") == "databricks"
+        connection = cls(session, output["schema"], "delta" if databricks else "parquet", environment)
+        return connection._use_schema(url, output, target)
+
+    def _use_schema(self, url: str | None, output: Mapping[str, Any], target: str) -> "SparkConnection":
+        """This connection in the profile's catalog (Databricks) and schema; closed, with advice, when it cannot be."""
+        schema, catalog = self.schema, output.get("catalog") if output.get("type") == "databricks" else None
         try:
-            exists = session.catalog.databaseExists(schema)  # the first use of the metastore
+            if catalog:
+                self.session.catalog.setCurrentCatalog(str(catalog))
+            exists = self.session.catalog.databaseExists(schema)  # the first use of the metastore (or the server)
         except Exception as error:
-            advice = _spark_start_advice(error)  # before close: the error's text comes from the JVM
-            connection.close()
-            raise SegkitError(advice, exit_code=EXIT_DATABASE_LOCKED) from None
+            # before close: a local session's error text comes from the JVM
+            advice = (spark_connect.advice(url, error) if url
+                      else _spark_start_advice(error, output.get("server_side_parameters") or {}))
+            self.close()
+            raise SegkitError(advice, exit_code=1 if url else EXIT_DATABASE_LOCKED) from None
         if not exists:
-            connection.close()
-            raise SegkitError(f"The Spark schema {schema!r} does not exist yet. Run `dbt build --target spark` "
+            self.close()
+            raise SegkitError(f"The Spark schema {schema!r} does not exist yet. Run `dbt build --target {target}` "
                               "first to build the customer features.")
-        session.catalog.setCurrentDatabase(schema)
-        return connection
+        self.session.catalog.setCurrentDatabase(schema)
+        return self
 
     def close(self) -> None:
-        """Stop the session and end its JVM, so that the Derby metastore is free for dbt's next session."""
+        """Stop the session: a Spark Connect session is released on its server; a local one ends its JVM, so that
+        the Derby metastore is free for dbt's next session."""
+        if self._environment is not None:
+            spark_connect.stop(self.session, self._environment)
+            return
         from pyspark import SparkContext
         from pyspark.sql import SparkSession
 
@@ -245,9 +319,9 @@ class SparkConnection:
             return None
         if replaced:
             self.session.sql(f"drop table if exists {replaced.group(2)}")
-            sql = f"create table {replaced.group(2)} using parquet as {sql[replaced.end():]}"
+            sql = f"create table {replaced.group(2)} using {self.table_format} as {sql[replaced.end():]}"
         elif _CREATE_IF_NOT_EXISTS.match(sql):
-            sql = f"{sql.rstrip()} using parquet"
+            sql = f"{sql.rstrip()} using {self.table_format}"
         return SparkResult(self.session.sql(sql, args=args) if args else self.session.sql(sql))
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
@@ -268,11 +342,15 @@ def _backtick_identifier(match: re.Match) -> str:
     return "`" + match.group(2).replace('""', '"').replace("`", "``") + "`"
 
 
-def _spark_start_advice(error: Exception) -> str:
+def _spark_start_advice(error: Exception, parameters: Mapping[str, Any]) -> str:
     text = str(error)
     if "Java gateway" in text or "JAVA_HOME" in text:
         return (f"Spark could not start: Java is missing ({text.splitlines()[0]}). Install Java 17, e.g. "
                 f"apt-get install openjdk-17-jre-headless. {SPARK_INSTALL_HINT}")
+    if parameters.get("spark.hadoop.hive.metastore.uris"):
+        return (f"Spark could not reach the metastore service at {parameters['spark.hadoop.hive.metastore.uris']}: "
+                "start it, or point spark.hadoop.hive.metastore.uris in the target at it (see 'A shared metastore' "
+                f"in the README). Spark said: {text.splitlines()[0] if text else type(error).__name__}")
     return ("Spark could not start its session. The local metastore (Derby, under .spark/) allows one process "
             "at a time: wait for a running `dbt --target spark` or segkit command to finish and run again. "
             f"Spark said: {text.splitlines()[0] if text else type(error).__name__}")

@@ -44,7 +44,7 @@ class Profile:
 
     name: str                    # the profile; "" for a bare DuckDB file opened without a profile
     target: str
-    engine: str                  # the target's type: duckdb or spark
+    engine: str                  # the target's type: duckdb, spark or databricks
     profiles_dir: Path | None    # the folder of the profiles.yml read; None for a bare DuckDB file
     path: str | None = None      # DuckDB only; None when the target names no file (dbt would use :memory:)
     schema: str = "main"
@@ -147,6 +147,8 @@ def _load_yaml(path: Path) -> dict[str, Any]:
 
 def _profile(name: str, target: str, folder: Path, output: dict[str, Any], project_dir: Path) -> Profile:
     engine = str(output.get("type", ""))
+    if engine == "spark":
+        _check_spark_connect_options(target, output.get("server_side_parameters") or {})
     path = output.get("path")
     if engine == "duckdb" and path is not None:
         path = _local_path(str(path), project_dir)
@@ -174,6 +176,26 @@ def _profile(name: str, target: str, folder: Path, output: dict[str, Any], proje
         secrets=_frozen(secrets),
         output=_frozen(output),
     )
+
+
+# Spark SQL options fixed when a Spark JVM starts, like every option outside spark.sql.* (the master, driver and
+# executor memory, Hadoop's and the metastore's): a Spark Connect session cannot change them.
+_STATIC_SQL_OPTIONS = ("spark.sql.warehouse.dir", "spark.sql.catalogImplementation", "spark.sql.extensions",
+                       "spark.sql.hive.metastore.", "spark.sql.globalTempDatabase")
+
+
+def _check_spark_connect_options(target: str, parameters: Mapping[str, Any]) -> None:
+    """A Spark Connect target (spark.remote) may set only runtime SQL options: the server's JVM is already running,
+    and Spark would ignore the others with no more than a warning."""
+    if not parameters.get("spark.remote"):
+        return
+    fixed = [str(key) for key in parameters if key != "spark.remote" and (
+        not str(key).startswith("spark.sql.") or str(key).startswith(_STATIC_SQL_OPTIONS))]
+    if fixed:
+        raise SegkitError(f"The target {target!r} reaches a Spark Connect server (spark.remote), whose JVM is already "
+                          f"running, so it cannot take {', '.join(fixed)}. Set them where the server starts "
+                          "(spark-submit --conf, or its spark-defaults.conf) and remove them from the target's "
+                          "server_side_parameters, which may hold runtime spark.sql.* options only.")
 
 
 def _local_path(path: str, project_dir: Path) -> str:

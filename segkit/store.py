@@ -8,8 +8,10 @@ with the stored model of an earlier fit, model_run_id). Between a run and its pr
 compared on the previous run's model, so ``segment_migration`` holds moves of customers, never of segments:
 both sides are scored, in SQL, with the same centroids. When a fit redefined the segments, ``segment_refits``
 holds, apart, how its customers were regrouped: the previous model's segment against the new one. A run is written inside
-`transaction`, so a failure anywhere leaves the previous results intact (Spark has no transactions: see the
-README). `read_run` reads a run back as one record, `StoredRun`; `latest_run_id` says which run is the latest.
+`transaction`, so a failure anywhere leaves the previous results intact. `read_run` reads a run back as one record,
+`StoredRun`; `latest_run_id` says which run is the latest.
+
+On Spark, which has no such transaction, the run's row of ``cluster_runs`` commits it: see segkit.run_writes.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from segkit import sql
+from segkit import run_writes, sql
 from segkit.errors import SegkitError
 from segkit.warehouse import require_table, table_exists
 
@@ -94,7 +96,6 @@ MIGRATION_SQL = """
 # The same between a run and its previous run, on the previous run's model: its stored segment per customer
 # against the customers of now (`customers`) scored with its centroids (`scored`, segkit.sql), in its segment names.
 MOVES_SQL = """
-    insert into segment_migration by name
     select $from_run_id as from_run_id, $to_run_id as to_run_id,
         f.segment_id as from_segment_id, f.segment_name as from_segment_name,
         scored_now.segment_id as to_segment_id, previous_names.segment_name as to_segment_name,
@@ -109,12 +110,11 @@ MOVES_SQL = """
 # How a run's customers were regrouped by its model against the previous run's model (all on the diagonal when the
 # run was scored with that model): the revenue is their monetary_total now.
 REFITS_SQL = """
-    insert into segment_refits by name
     select $to_run_id as run_id, $from_run_id as previous_run_id,
         scored_before.segment_id as previous_segment_id, previous_names.segment_name as previous_segment_name,
         s.segment_id, s.segment_name,
         cast(count(*) as integer) as customers, cast(sum(scored_before.monetary_total) as decimal(18, 2)) as revenue
-    from customer_segments as s
+    from {segments} as s
     join ({scored}) as scored_before on scored_before.customer_id = s.customer_id
     join segkit_previous_names as previous_names on previous_names.segment_id = scored_before.segment_id
     group by all
@@ -350,33 +350,25 @@ def write_run(con, run_id: str, names: Mapping[int, str], tables: Mapping[str, p
     tables: the rows, without run_id, of every table keyed by run_id that is not per customer; the customers'
     rows come from the staged ASSIGNMENT (and their analysis date and monetary_total from `customers`), and
     segment_migration and segment_refits from the previous run's rows and model (see the module docstring).
+    The row of cluster_runs is written last: on Spark that insert commits the run (segkit.run_writes).
     """
-    for table, columns in TABLES.items():
-        if table != "customer_segments":
-            con.execute(f"create table if not exists {table} ({columns})")
-            if table in ADDED_COLUMNS:
-                present = set(con.execute(f"select * from {table} limit 0").df().columns)
-                for column in ADDED_COLUMNS[table]:
-                    if column.split()[0] not in present:
-                        con.execute(f"alter table {table} add column {column}")
+    run_writes.prepare(con, TABLES, ADDED_COLUMNS)
     con.register("segkit_names", pd.DataFrame({"segment_id": list(names), "segment_name": list(names.values())}))
-    con.execute("drop table if exists customer_segments")
-    con.execute(f"create table if not exists customer_segments ({TABLES['customer_segments']})")
-    con.execute(f"""
-        insert into customer_segments by name
+    run_writes.append(con, "customer_segments", run_id, f"""
         select a.customer_id, cast(a.segment_id as integer) as segment_id, n.segment_name,
             a.distance_to_centroid, cast(? as varchar) as run_id, a.is_in_fit_sample
         from {ASSIGNMENT} as a join segkit_names as n using (segment_id)
         order by a.customer_id
     """, [run_id])
     con.unregister("segkit_names")
+    segments = run_writes.run_rows(con, "customer_segments", run_id)
     for table, rows in tables.items():
-        insert_rows(con, table, rows.assign(run_id=run_id))
-    con.execute(f"""
-        insert into segment_assignment_history by name
+        if table != "cluster_runs":
+            insert_rows(con, table, rows.assign(run_id=run_id))
+    run_writes.append(con, "segment_assignment_history", run_id, f"""
         select ? as run_id, s.customer_id, s.segment_id, s.segment_name, s.distance_to_centroid,
             r.analysis_date, r.monetary_total
-        from customer_segments as s join {customers} as r using (customer_id)
+        from {segments} as s join {customers} as r using (customer_id)
     """, [run_id])
     if previous_run_id is not None:
         before = read_run(con, previous_run_id)
@@ -385,13 +377,18 @@ def write_run(con, run_id: str, names: Mapping[int, str], tables: Mapping[str, p
         con.register("segkit_previous_names", pd.DataFrame({"segment_id": list(before.segment_ids),
                                                             "segment_name": list(before.segment_names)}))
         pair = {"from_run_id": previous_run_id, "to_run_id": run_id}
-        con.execute(MOVES_SQL.format(scored=scored), pair)
-        con.execute(REFITS_SQL.format(scored=scored), pair)
+        run_writes.append(con, "segment_migration", run_id, MOVES_SQL.format(scored=scored), pair)
+        run_writes.append(con, "segment_refits", run_id, REFITS_SQL.format(scored=scored, segments=segments), pair)
         con.unregister("segkit_previous_names")
+    insert_rows(con, "cluster_runs", tables["cluster_runs"].assign(run_id=run_id))
+    run_writes.commit(con, TABLES)
 
 
 def insert_rows(con, table: str, rows: pd.DataFrame) -> None:
-    """Append a DataFrame to a table, matching columns by name."""
+    """Append a DataFrame of one run's rows to a table, matching columns by name."""
+    if rows.empty:
+        return
     con.register("segkit_rows", rows)
-    con.execute(f"insert into {table} by name select * from segkit_rows")
+    run_id = str(rows[run_writes.RUN_KEYS.get(table, "run_id")].iloc[0])
+    run_writes.append(con, table, run_id, "select * from segkit_rows", columns=list(rows.columns))
     con.unregister("segkit_rows")

@@ -242,7 +242,9 @@
         {%- set built = api.Relation.create(schema=node.schema, identifier=node.alias) -%}
         {%- set published = built.incorporate(path={'schema': target.schema}) -%}
         {%- do run_query('drop table if exists ' ~ published) -%}
-        {%- do run_query('create table ' ~ published ~ ' using parquet as select * from ' ~ built) -%}
+        {#- the model's format: Parquet on Spark, Delta on Databricks (dbt_project.yml) -#}
+        {%- do run_query('create table ' ~ published ~ ' using ' ~ node.config.get('file_format', 'parquet')
+            ~ ' as select * from ' ~ built) -%}
     {%- endfor -%}
     {{- return('select 1') -}}
 {%- endmacro %}

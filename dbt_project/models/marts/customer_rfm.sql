@@ -69,7 +69,8 @@ customers_with_features as (
                 / (purchases.order_days - 1)
         end as avg_days_between_orders,
         cast(coalesce(purchases.returns_total, 0) as decimal(18, 2)) as returns_total,
-        cast(coalesce(purchases.returns_total, 0) / purchases.monetary_total as double) as return_rate,
+        -- in doubles, as DuckDB divides decimals: Spark's decimal division of wide sums keeps 6 decimals only
+        cast(coalesce(purchases.returns_total, 0) as double) / cast(purchases.monetary_total as double) as return_rate,
         cast(purchases.distinct_products as integer) as distinct_products,
         {%- if has_categories %}
         cast(categories.top_category_share as double) as top_category_share,
