@@ -235,9 +235,11 @@ def _render_env_vars(text: str, environment: Mapping[str, str]) -> str:
     # (imported only then).
     import jinja2.sandbox
 
+    jinja = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    # dbt's type filters (a port written `{{ env_var('PORT') | as_number }}`); segkit reads values as text.
+    jinja.filters.update(dict.fromkeys(("as_number", "as_bool", "as_native", "as_text"), str))
     try:
-        return jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined).from_string(text).render(
-            env_var=env_var)
+        return jinja.from_string(text).render(env_var=env_var)
     except jinja2.TemplateError as error:
         raise SegkitError(f"profiles.yml has a value segkit cannot render ({error}): {text}. segkit renders "
                           "env_var() calls and Jinja expressions of them; fix the value and run again.") from None

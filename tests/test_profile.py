@@ -204,3 +204,13 @@ def test_a_default_built_from_another_variable_is_rendered_as_dbt_renders_it(pro
     write_profiles(project, "{{ env_var('SHOP_DB', 'a' ~ ) }}")
     with pytest.raises(SegkitError, match=r"profiles.yml has a value segkit cannot render .*env_var\('SHOP_DB'"):
         read_profile(project)
+
+
+def test_dbts_type_filters_render_to_the_value_they_filter(project, monkeypatch):
+    write_profiles(project, "{{ env_var('SEGKIT_DB', 'segkit.duckdb') }}", extra=(
+        "      settings:\n"
+        "        threads: \"{{ env_var('SHOP_THREADS', '3') | as_number }}\"\n"
+        "        enable_object_cache: \"{{ env_var('SHOP_CACHE', 'true') | as_bool }}\"\n"))
+    monkeypatch.setenv("SHOP_THREADS", "5")
+    settings = read_profile(project).settings
+    assert (settings["threads"], settings["enable_object_cache"]) == ("5", "true")
