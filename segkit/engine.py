@@ -213,10 +213,6 @@ class SparkConnection:
         """A session with the profile's settings, in the profile's schema (dbt must have built it): a local one, or a
         Spark Connect client of the target's server (segkit.spark_connect)."""
         databricks = output.get("type") == "databricks"
-        if not databricks and output.get("method", "session") != "session":
-            raise SegkitError(f"segkit reaches Spark with method: session (local, or Spark Connect with "
-                              f"spark.remote); the target uses method: {output.get('method')}. Add a session "
-                              "target to profiles.yml (see 'Running on Spark' in the README).")
         remote = spark_connect.remote_url(output)
         if databricks and remote is None:
             raise SegkitError("segkit reaches Databricks through Databricks Connect, which needs a cluster and a "
