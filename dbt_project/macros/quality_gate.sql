@@ -62,7 +62,6 @@
     {%- set min_lines = var('quality_gate_min_lines') | int -%}
     {%- set shares = max_rejected_shares() -%}
     {%- set input = transactions_input() -%}
-    {%- set dates = order_date_formats(input) -%}
     {%- for reason, count in counts.items() if reason not in ('rows_read', 'rows_kept') -%}
         {%- set limit = shares.get(reason, shares['other']) | float -%}
         {%- if count >= min_lines and count / rows_read > limit -%}
@@ -71,7 +70,7 @@
                 percent(count / rows_read) ~ " of the " ~ thousands(rows_read) ~ " lines read (" ~ thousands(count)
                     ~ ") were rejected as " ~ reason ~ ", more than max_rejected_share." ~ reason ~ " allows ("
                     ~ limit ~ ").",
-                rejection_hint(reason, dates, lines, input),
+                rejection_hint(reason, lines, input),
                 lines,
                 "--vars '{max_rejected_share: {" ~ reason ~ ": " ~ share_above(count / rows_read) ~ "}}'")) -}}
         {%- endif -%}
@@ -84,7 +83,7 @@
             percent(lost['lost'] / lost['customers']) ~ " of the " ~ thousands(lost['customers']) ~ " customers in "
                 ~ "the input (" ~ thousands(lost['lost']) ~ ") keep no line, more than max_customers_lost_share "
                 ~ "allows (" ~ limit ~ "). Most of their lines were rejected as " ~ lost['reason'] ~ ".",
-            rejection_hint(lost['reason'], dates, lines, input),
+            rejection_hint(lost['reason'], lines, input),
             lines,
             "--vars '{max_customers_lost_share: " ~ share_above(lost['lost'] / lost['customers']) ~ "}'")) -}}
     {%- endif -%}
@@ -98,10 +97,10 @@
         {{- return(gate_message(
             "None of the " ~ thousands(rows_read) ~ " lines read was kept; most (" ~ thousands(most['count'])
                 ~ ", " ~ percent(most['count'] / rows_read) ~ ") were rejected as " ~ most['reason'] ~ ".",
-            rejection_hint(most['reason'], dates, lines, input), lines, none)) -}}
+            rejection_hint(most['reason'], lines, input), lines, none)) -}}
     {%- endif -%}
-    {%- if dates and var('check_order_date_format')
-        and dates['parsed'] - dates['configured'] >= [min_lines, 0.1 * dates['sample']] | max -%}
+    {%- set dates = order_date_formats(input, min_lines) if var('check_order_date_format') else none -%}
+    {%- if dates and dates['parsed'] - dates['configured'] >= [min_lines, 0.1 * dates['sample']] | max -%}
         {{- return(gate_message(
             "order_date_format '" ~ var('order_date_format') ~ "' reads "
                 ~ percent(dates['configured'] / dates['sample']) ~ " of the first " ~ thousands(dates['sample'])
@@ -129,7 +128,8 @@
 {%- endmacro %}
 
 {#- What to change, for the reason most lines were rejected for. -#}
-{% macro rejection_hint(reason, dates, lines, input) -%}
+{% macro rejection_hint(reason, lines, input) -%}
+    {%- set dates = order_date_formats(input) if reason in ('unparseable', 'date_before_1900', 'future_date') else none -%}
     {%- set format_hint = ("order_date_format '" ~ var('order_date_format') ~ "' does not read them as dates from 1900 "
         ~ "to the extraction date, but '" ~ dates['format'] ~ "' reads " ~ percent(dates['parsed'] / dates['sample'])
         ~ " of the first " ~ thousands(dates['sample']) ~ " order dates: set --vars '{order_date_format: \""
@@ -268,18 +268,25 @@
 
 {#- How many of the first 10,000 order dates the configured format reads as plausible dates (1900 to the extraction
     date), against the common format that reads the most, with three lines only that one reads. None where the
-    dates are not text. -#}
-{% macro order_date_formats(input) -%}
-    {{- return(adapter.dispatch('order_date_formats', 'segkit')(input)) -}}
+    dates are not text. With min_lines, the other formats are tried only when the configured one leaves at least
+    that many of the dates, and a tenth, unread: below that, no format can pass the gate's threshold. -#}
+{% macro order_date_formats(input, min_lines=none) -%}
+    {{- return(adapter.dispatch('order_date_formats', 'segkit')(input, min_lines)) -}}
 {%- endmacro %}
 
-{% macro default__order_date_formats(input) -%}
+{% macro default__order_date_formats(input, min_lines=none) -%}
     {{- return(none) -}}
 {%- endmacro %}
 
-{% macro duckdb__order_date_formats(input) -%}
+{% macro duckdb__order_date_formats(input, min_lines=none) -%}
     {%- if source_column_kind('order_date', source_column_types(input)) != 'text' -%}
         {{- return(none) -}}
+    {%- endif -%}
+    {%- if min_lines is not none -%}
+        {%- set found = duckdb__order_date_formats_read(input, []) -%}
+        {%- if found['sample'] - found['configured'] < [min_lines, 0.1 * found['sample']] | max -%}
+            {{- return(found) -}}
+        {%- endif -%}
     {%- endif -%}
     {%- set formats = [] -%}
     {%- for day in ['%d/%m/%Y', '%m/%d/%Y', '%d/%m/%y', '%m/%d/%y', '%d.%m.%Y', '%d.%m.%y', '%d-%m-%Y', '%m-%d-%Y',
@@ -288,6 +295,11 @@
             {%- do formats.append(day ~ time) -%}
         {%- endfor -%}
     {%- endfor -%}
+    {{- return(duckdb__order_date_formats_read(input, formats)) -}}
+{%- endmacro %}
+
+{#- The order_date_formats of the configured format and these others. -#}
+{% macro duckdb__order_date_formats_read(input, formats) -%}
     {%- set plausible = "between date '1900-01-01' and " ~ extraction_date() -%}
     {%- set parsed -%}
         with sample as (
@@ -298,10 +310,10 @@
 
         select
             line_number,
-            coalesce(cast({{ parse_timestamp('order_date_text') }} as date) {{ plausible }}, false) as configured,
-            {%- for format in formats %}
+            coalesce(cast({{ parse_timestamp('order_date_text') }} as date) {{ plausible }}, false) as configured
+            {%- for format in formats %},
             coalesce(cast(try_strptime(order_date_text, {{ sql_string(format) }}) as date) {{ plausible }}, false)
-                as format_{{ loop.index }}{{ ',' if not loop.last }}
+                as format_{{ loop.index }}
             {%- endfor %}
         from sample
         where order_date_text is not null

@@ -42,58 +42,73 @@
 {% endmacro %}
 
 {#- What both inputs must hold, as read: rows, every mapped column, dates and amounts that read. `described` names
-    the input in the messages. -#}
+    the input in the messages. The first 10,000 rows are read once, for every check on values: each query on a
+    CSV input reads it again. -#}
 {% macro input_rows_problem(relation, described) %}
-    {%- set rows = run_query("select count(*) from (select 1 from " ~ relation ~ " limit 1) as source").columns[0].values()[0] -%}
-    {%- if rows == 0 -%}
+    {%- set found = run_query("describe select * from " ~ relation).columns[0].values() | list -%}
+    {%- set columns = var('columns') -%}
+    {%- set missing = [] -%}
+    {%- for name, source_column in columns.items() if source_column and source_column not in found -%}
+        {%- do missing.append((name, source_column)) -%}
+    {%- endfor -%}
+    {%- set number_names = [] -%}
+    {%- for name in ['quantity', 'unit_price', 'line_amount'] if columns.get(name) -%}
+        {%- do number_names.append(name) -%}
+    {%- endfor -%}
+    {%- set sample = none -%}
+    {%- if not missing -%}
+        {%- set date_column = sql_identifier(columns['order_date']) -%}
+        {%- set measures = ["count(*)", "count(" ~ parse_timestamp("trim(cast(" ~ date_column ~ " as "
+            ~ dbt.type_string() ~ "))") ~ ")"] -%}
+        {%- for name in number_names -%}
+            {%- set column = mapped_column(name) -%}
+            {%- do measures.extend(["count(" ~ column ~ ")", "count(" ~ try_cast_number(column) ~ ")",
+                                    "min(" ~ column ~ ")"]) -%}
+        {%- endfor -%}
+        {%- set sample = run_query("select " ~ (measures | join(', ')) ~ " from (select * from " ~ relation
+            ~ " limit 10000) as source").rows[0] -%}
+    {%- endif -%}
+    {%- if (sample[0] if sample else run_query("select count(*) from (select 1 from " ~ relation ~ " limit 1) as "
+        ~ "source").columns[0].values()[0]) == 0 -%}
         {{- return(described ~ " has no data rows (it is empty or holds only a header). Point "
             ~ ("transactions_relation" if var('transactions_relation') else "transactions_path")
             ~ " at your transactions.") -}}
     {%- endif -%}
-    {%- set found = run_query("describe select * from " ~ relation).columns[0].values() | list -%}
-    {%- set columns = var('columns') -%}
-    {%- for name, source_column in columns.items() if source_column and source_column not in found -%}
+    {%- for name, source_column in missing -%}
         {{- return(described ~ " has no column '" ~ source_column ~ "' (mapped to " ~ name ~ "). "
             ~ "Columns found: " ~ (found | join(', ')) ~ ". Fix the mapping in the var 'columns'"
             ~ (", or the file's delimiter: it was read as a single column"
                if found | length == 1 and not var('transactions_relation') else "")
             ~ ".") -}}
     {%- endfor -%}
-    {%- set date_column = sql_identifier(columns['order_date']) -%}
-    {%- set parsed = run_query(
-        "select count(*), count(" ~ parse_timestamp("trim(cast(" ~ date_column ~ " as " ~ dbt.type_string() ~ "))") ~ ") from ("
-        ~ "select " ~ date_column ~ " from " ~ relation ~ " limit 10000) as source").rows[0] -%}
-    {%- if parsed[1] == 0 -%}
-        {{- return("none of the first " ~ parsed[0] ~ " order dates in column '" ~ columns['order_date']
+    {%- if sample[1] == 0 -%}
+        {{- return("none of the first " ~ sample[0] ~ " order dates in column '" ~ columns['order_date']
             ~ "' of " ~ described ~ " parse with order_date_format '" ~ var('order_date_format') ~ "'. Set the var "
             ~ "order_date_format to your dates' strptime format, e.g. '%d/%m/%Y %H:%M' or '%Y%m%d'.") -}}
     {%- endif -%}
-    {{- return(number_columns_problem(relation, described)) -}}
-{% endmacro %}
-
-{#- A number column none of whose first values read as a number is almost always in another number format (a
-    decimal comma): say which var reads it, rather than reject every line as unparseable. -#}
-{% macro number_columns_problem(relation, described) %}
-    {%- set columns = var('columns') -%}
-    {%- for name in ['quantity', 'unit_price', 'line_amount'] if columns.get(name) -%}
-        {%- set column = mapped_column(name) -%}
-        {%- set found = run_query(
-            "select count(" ~ column ~ "), count(" ~ try_cast_number(column) ~ "), min(" ~ column ~ ") from ("
-            ~ "select " ~ sql_identifier(columns[name]) ~ " from " ~ relation ~ " limit 10000) as source").rows[0] -%}
+    {%- for name in number_names -%}
+        {%- set found = sample[2 + 3 * loop.index0:5 + 3 * loop.index0] -%}
         {%- if found[0] > 0 and found[1] == 0 -%}
-            {%- set decimal = var('decimal_separator') or '.' -%}
-            {%- set thousands = "'" ~ var('thousands_separator') ~ "'" if var('thousands_separator') else 'null' -%}
-            {%- set fix = "If the file writes decimals with a comma, set the vars decimal_separator: ',' and, when "
-                          ~ "it groups thousands with a point, thousands_separator: '.'."
-                          if decimal == '.' and ',' in found[2]
-                          else "Set the vars decimal_separator and thousands_separator to the file's number "
-                          ~ "format, or fix the mapping in the var 'columns'." -%}
-            {{- return("none of the first " ~ found[0] ~ " values in column '" ~ columns[name] ~ "' (mapped to "
-                ~ name ~ ") of " ~ described ~ " is a number with decimal_separator '" ~ decimal ~ "' and "
-                ~ "thousands_separator " ~ thousands ~ " (for example '" ~ found[2] ~ "'). " ~ fix) -}}
+            {{- return(number_column_problem(name, found, described)) -}}
         {%- endif -%}
     {%- endfor -%}
     {{- return(none) -}}
+{% endmacro %}
+
+{#- A number column none of whose first values read as a number is almost always in another number format (a
+    decimal comma): say which var reads it, rather than reject every line as unparseable. `found`: the count of its
+    values, of those that read, and the least of them. -#}
+{% macro number_column_problem(name, found, described) %}
+    {%- set decimal = var('decimal_separator') or '.' -%}
+    {%- set thousands = "'" ~ var('thousands_separator') ~ "'" if var('thousands_separator') else 'null' -%}
+    {%- set fix = "If the file writes decimals with a comma, set the vars decimal_separator: ',' and, when "
+                  ~ "it groups thousands with a point, thousands_separator: '.'."
+                  if decimal == '.' and ',' in found[2]
+                  else "Set the vars decimal_separator and thousands_separator to the file's number "
+                  ~ "format, or fix the mapping in the var 'columns'." -%}
+    {{- return("none of the first " ~ found[0] ~ " values in column '" ~ var('columns')[name] ~ "' (mapped to "
+        ~ name ~ ") of " ~ described ~ " is a number with decimal_separator '" ~ decimal ~ "' and "
+        ~ "thousands_separator " ~ thousands ~ " (for example '" ~ found[2] ~ "'). " ~ fix) -}}
 {% endmacro %}
 
 {#- Vars that reach SQL as values are quoted there; these checks make a wrong one a message, not a failed query. -#}
