@@ -92,6 +92,23 @@ def test_rfm_scores_cover_every_customer_with_a_named_segment(demo_db):
     assert bins["customers"].sum() == 3 * len(scores)
 
 
+def test_rfm_scores_are_the_quintiles_of_mid_rank_percentiles(demo_db):
+    """README, "RFM scores": a customer's mid-rank percentile is (customers ranked before + half its ties) / customers,
+    its score 1 + floor(5 x that), 5 best: fewest days since the last order, most orders, most money."""
+    features = query(demo_db, "select customer_id, recency_days, frequency, monetary_total from customer_rfm")
+    scores = query(demo_db, "select customer_id, r_score, f_score, m_score from customer_rfm_scores")
+    merged = features.merge(scores, on="customer_id", validate="one_to_one")
+    assert len(merged) == len(features) == len(scores)
+    n = len(merged)
+    for score, value in [("r_score", -merged["recency_days"]), ("f_score", merged["frequency"]),
+                         ("m_score", merged["monetary_total"].astype(float))]:
+        before = value.rank(method="min").astype(int) - 1
+        ties = value.map(value.value_counts()).astype(int)
+        expected = 1 + (10 * before + 5 * ties) // (2 * n)  # floor(5 * (before + ties / 2) / n), in integers
+        assert (merged[score] == expected).all(), score
+        assert merged[score].nunique() > 1, score
+
+
 @pytest.fixture(scope="module")
 def other_layout(tmp_path_factory):
     """The demo data in another layout: customer, YYYYMMDD integer date, line amount; no order id."""

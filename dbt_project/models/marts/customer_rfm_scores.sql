@@ -8,13 +8,28 @@ rules as (
     select * from {{ ref('rfm_segment_rules') }}
 ),
 
+recency_scores as (
+    {{ quantile_scores('customers', 'recency_days', descending=true) }}
+),
+
+frequency_scores as (
+    {{ quantile_scores('customers', 'frequency') }}
+),
+
+monetary_scores as (
+    {{ quantile_scores('customers', 'monetary_total') }}
+),
+
 customers_scored as (
     select
-        customer_id,
-        {{ quantile_score('recency_days', descending=true) }} as r_score,
-        {{ quantile_score('frequency') }} as f_score,
-        {{ quantile_score('monetary_total') }} as m_score
+        customers.customer_id,
+        recency_scores.score as r_score,
+        frequency_scores.score as f_score,
+        monetary_scores.score as m_score
     from customers
+    inner join recency_scores on customers.recency_days = recency_scores.value
+    inner join frequency_scores on customers.frequency = frequency_scores.value
+    inner join monetary_scores on customers.monetary_total = monetary_scores.value
 ),
 
 customers_with_fm as (
