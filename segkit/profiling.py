@@ -34,20 +34,23 @@ def profile_segments(con, features: Sequence[str]) -> tuple[pd.DataFrame, pd.Ser
     profiles = profiles[["customers", "customer_share", "revenue", "revenue_share",
                          *(f"{kind}_{c}" for c in PROFILE_STATS for kind in ("median", "mean"))]]
 
-    long = "(" + " union all ".join(
+    long = " union all ".join(
         f"select a.segment_id, '{feature}' as feature, cast({quote_identifier(feature)} as double) as value "
-        f"from {joined}" for feature in features) + ") as feature_values"
+        f"from {joined}" for feature in features)
+    # One pass over the values gives the figures of each segment and of the population (grouped by feature alone).
     feature_profiles = con.execute(f"""
-        with by_segment as (
-            select segment_id, feature, avg(value) as mean, median(value) as median from {long} group by all
-        ),
-        overall as (
-            select feature, avg(value) as population_mean, median(value) as population_median
-            from {long} group by all
+        with feature_stats as (
+            select segment_id, feature, avg(value) as mean, median(value) as median
+            from ({long}) as feature_values
+            group by grouping sets ((segment_id, feature), (feature))
         )
-        select segment_id, feature, mean, median, population_mean, population_median,
-            mean / nullif(population_mean, 0) as index_vs_population
-        from by_segment join overall using (feature)
-        order by segment_id, feature
+        select by_segment.segment_id, by_segment.feature, by_segment.mean, by_segment.median,
+            overall.mean as population_mean, overall.median as population_median,
+            by_segment.mean / nullif(overall.mean, 0) as index_vs_population
+        from feature_stats as by_segment
+        join feature_stats as overall
+            on by_segment.feature = overall.feature and overall.segment_id is null
+        where by_segment.segment_id is not null
+        order by by_segment.segment_id, by_segment.feature
     """).df()
     return profiles, population, feature_profiles

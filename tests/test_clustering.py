@@ -97,6 +97,23 @@ def test_segment_ids_are_ordered_by_mean_monetary_descending(planted_db):
     assert len(means) == len(PLANTED)
 
 
+def test_feature_profiles_are_each_segments_and_the_populations_mean_and_median(planted_db):
+    path, _ = planted_db
+    run = clustering.run_clustering(settings_for(path, k=4))
+    with connect(path, read_only=True) as con:
+        customers = con.execute("select * from customer_segments join customer_rfm using (customer_id)").df()
+        stored = con.execute("select * from segment_feature_profiles where run_id = ?", [run.run_id]).df()
+    assert len(stored) == 4 * len(run.features)
+    for row in stored.itertuples():
+        values = customers[row.feature].astype(float)
+        members = values[customers["segment_id"] == row.segment_id]
+        assert row.mean == pytest.approx(members.mean(), rel=1e-9)
+        assert row.median == pytest.approx(members.median(), rel=1e-9)
+        assert row.population_mean == pytest.approx(values.mean(), rel=1e-9)
+        assert row.population_median == pytest.approx(values.median(), rel=1e-9)
+        assert row.index_vs_population == pytest.approx(members.mean() / values.mean(), rel=1e-9)
+
+
 def test_rerun_gives_identical_labels_and_ids_and_keeps_both_runs(planted_db):
     path, _ = planted_db
     first = clustering.run_clustering(settings_for(path))
